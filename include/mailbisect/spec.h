@@ -1,0 +1,87 @@
+/* Experiment spec: the JSON file a user writes (or a config plus a bounce builds) describing
+ * one experiment. Loading validates every field and names the field path on error; nothing
+ * may be sent from a spec that did not validate. Secrets are references (environment
+ * variable or file), never values. */
+#ifndef MAILBISECT_SPEC_H
+#define MAILBISECT_SPEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "mailbisect/err.h"
+#include "mailbisect/variant.h"
+
+enum mb_tls { MB_TLS_NONE = 0, MB_TLS_STARTTLS, MB_TLS_IMPLICIT };
+
+/* Where a secret comes from: exactly one of env or file is set. */
+struct mb_secret_ref {
+	char *env;
+	char *file;
+};
+
+struct mb_header_field {
+	char *name;
+	char *value;
+};
+
+struct mb_pool_spec {
+	char *name;      /* label in reports, e.g. "pool-a" (default "primary"/"alternate") */
+	char *transport; /* "smtp" (default) */
+	char *host;
+	long port;
+	enum mb_tls tls;
+	bool tls_verify;  /* verify the relay certificate (default true) */
+	char *ca_file;    /* optional CA bundle for tls_verify */
+	char *auth_user;  /* NULL when no AUTH */
+	struct mb_secret_ref auth_password;
+	char *helo;       /* optional EHLO name */
+	struct mb_header_field *headers; /* extra headers added to every message of this pool */
+	size_t n_headers;
+	long timeout_seconds; /* per SMTP command (default 30) */
+};
+
+struct mb_mailbox_spec {
+	char *url;  /* imap://host:port/MAILBOX or imaps:// */
+	char *user;
+	struct mb_secret_ref password;
+	long poll_interval_ms; /* default 1000 */
+};
+
+struct mb_spec {
+	char *path;         /* the spec file as given */
+	char *name;         /* experiment name */
+	char *message_path; /* failing message, resolved against the spec's directory */
+	char *domain;       /* affected recipient domain */
+	char **recipients;  /* every one belongs to domain */
+	size_t n_recipients;
+	char *envelope_sender; /* may contain "{send}" (VERP) */
+	enum mb_variant *variants;
+	size_t n_variants;
+	long repeat; /* sends per variant and recipient (default 1) */
+	struct mb_pool_spec primary;
+	struct mb_pool_spec alternate;
+	bool has_alternate;
+	struct mb_mailbox_spec mailbox;
+	bool has_mailbox;
+	long window_seconds; /* how long to wait for outcomes (default 120) */
+	long pacing_ms;      /* pause between sends (default 2000) */
+	long max_messages;   /* cap on sends in one run (default 20) */
+};
+
+/* Loads and validates a spec file. Errors: MB_ENOINPUT (file), MB_EDATA (JSON syntax, wrong
+ * type, unknown key: message "PATH: field.path: expected integer"), MB_ECONFIG (consistent
+ * JSON that cannot run: recipient outside domain, plan over the cap, missing alternate). */
+int mb_spec_load(struct mb_spec **out, const char *path, struct mb_err *err);
+/* Same from bytes; base_dir resolves a relative "message" path (NULL = current directory). */
+int mb_spec_parse(struct mb_spec **out, const char *json, size_t len, const char *name,
+		  const char *base_dir, struct mb_err *err);
+void mb_spec_free(struct mb_spec *spec);
+
+/* Resolves a secret reference; *out (caller frees) is NULL when ref is empty. */
+int mb_secret_resolve(const struct mb_secret_ref *ref, const char *field, char **out,
+		      struct mb_err *err);
+
+/* Number of sends the spec plans: variants x recipients x repeat. */
+long mb_spec_planned_sends(const struct mb_spec *spec);
+
+#endif

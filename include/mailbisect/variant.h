@@ -1,0 +1,58 @@
+/* Experiment variants of a failing message: names, what each changes, and the builder that
+ * writes a variant as a complete CRLF message ready for SMTP submission.
+ * Inputs are untrusted (the message came from anywhere); outputs are owned by the caller. */
+#ifndef MAILBISECT_VARIANT_H
+#define MAILBISECT_VARIANT_H
+
+#include <stdbool.h>
+#include <time.h>
+
+#include "mailbisect/buf.h"
+#include "mailbisect/err.h"
+
+enum mb_variant {
+	MB_VARIANT_ORIGINAL = 0,   /* as received, re-sent, primary pool */
+	MB_VARIANT_PLAIN_TEXT,     /* one text/plain part, URLs kept as text */
+	MB_VARIANT_LINKS_STRIPPED, /* same structure, every link/remote image/pixel removed */
+	MB_VARIANT_ALTERNATE_POOL, /* as original, sent through the alternate pool */
+	MB_VARIANT_NO_ATTACHMENTS, /* original without attachments (optional) */
+	MB_VARIANT_BARE,           /* plain text without links (optional, follow-ups) */
+	MB_VARIANT_COUNT
+};
+
+const char *mb_variant_name(enum mb_variant v);
+int mb_variant_from_name(const char *name, enum mb_variant *out); /* 0 or -1 */
+bool mb_variant_uses_alternate_pool(enum mb_variant v);
+
+struct mb_message; /* a parsed failing message; opaque */
+
+/* Parses a message file. Not-MIME input (no header block) is MB_EDATA naming the file. */
+int mb_message_load(struct mb_message **out, const char *path, struct mb_err *err);
+/* Parses bytes; name is used in error messages. The bytes are copied. */
+int mb_message_parse(struct mb_message **out, const char *data, size_t len, const char *name,
+		     struct mb_err *err);
+void mb_message_free(struct mb_message *msg);
+
+/* Header values of the original (decoded to UTF-8 where encoded words are used), or NULL.
+ * Borrowed: valid until mb_message_free. */
+const char *mb_message_subject(const struct mb_message *msg);
+const char *mb_message_from(const struct mb_message *msg); /* the address only */
+const char *mb_message_to(const struct mb_message *msg);
+
+/* Unique, sorted, lower-case host names of every link in the message (the same set that
+ * links-stripped removes). *out is a NULL-terminated array the caller frees with
+ * mb_strv_free. */
+int mb_message_link_domains(const struct mb_message *msg, char ***out, struct mb_err *err);
+void mb_strv_free(char **v);
+
+struct mb_variant_opts {
+	const char *message_id; /* new Message-ID, with angle brackets; required */
+	time_t date;            /* Date header; 0 = now */
+};
+
+/* Builds variant v of msg into out (appended) as a complete message with CRLF line ends:
+ * Subject/From/To kept, trace headers removed, fresh Message-ID and Date set. */
+int mb_variant_build(const struct mb_message *msg, enum mb_variant v,
+		     const struct mb_variant_opts *opts, struct mb_buf *out, struct mb_err *err);
+
+#endif

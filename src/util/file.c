@@ -1,0 +1,140 @@
+/* Bounded file reading, secret files and atomic writes. */
+#include "mailbisect/file.h"
+#include "mailbisect/limits.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int mb_file_read(const char *path, size_t max_bytes, struct mb_buf *out, struct mb_err *err)
+{
+	char chunk[65536];
+	int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+	size_t total = 0;
+	struct stat st;
+
+	if (fd < 0)
+		return mb_err_set(err, MB_ENOINPUT, "%s: cannot open: %s", path, strerror(errno));
+	if (fd != STDIN_FILENO && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		close(fd);
+		return mb_err_set(err, MB_ENOINPUT, "%s: is a directory, expected a file", path);
+	}
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof chunk);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int saved = errno;
+			if (fd != STDIN_FILENO)
+				close(fd);
+			return mb_err_set(err, MB_ENOINPUT, "%s: read error: %s", path, strerror(saved));
+		}
+		if (n == 0)
+			break;
+		total += (size_t)n;
+		if (total > max_bytes || mb_buf_append(out, chunk, (size_t)n)) {
+			if (fd != STDIN_FILENO)
+				close(fd);
+			return mb_err_set(err, MB_EDATA, "%s: larger than the limit of %zu bytes", path,
+					  max_bytes);
+		}
+	}
+	if (fd != STDIN_FILENO)
+		close(fd);
+	return mb_buf_terminate(out) ? mb_err_set(err, MB_ENOMEM, "%s: out of memory", path) : 0;
+}
+
+int mb_file_read_secret(const char *path, char **out, struct mb_err *err)
+{
+	struct mb_buf buf = MB_BUF_INIT;
+	struct stat st;
+	int rc;
+
+	*out = NULL;
+	if (stat(path, &st) != 0)
+		return mb_err_set(err, MB_ENOINPUT, "%s: cannot read secret file: %s", path,
+				  strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return mb_err_set(err, MB_ENOINPUT, "%s: secret file is not a regular file", path);
+	if (st.st_mode & (S_IRWXG | S_IRWXO))
+		return mb_err_set(err, MB_ENOPERM,
+				  "%s: secret file is accessible by group or others (mode %03o); "
+				  "run chmod 600 on it",
+				  path, (unsigned)(st.st_mode & 0777));
+	rc = mb_file_read(path, MB_MAX_SECRET_BYTES, &buf, err);
+	if (rc)
+		return rc;
+	if (buf.len && buf.data[buf.len - 1] == '\n')
+		buf.data[--buf.len] = '\0';
+	if (buf.len && buf.data[buf.len - 1] == '\r')
+		buf.data[--buf.len] = '\0';
+	*out = mb_buf_steal(&buf);
+	return *out ? 0 : mb_err_set(err, MB_ENOMEM, "out of memory");
+}
+
+int mb_file_write_atomic(const char *path, const void *data, size_t len, struct mb_err *err)
+{
+	struct mb_buf tmp = MB_BUF_INIT;
+	const char *p = data;
+	int fd;
+
+	if (mb_buf_printf(&tmp, "%s.tmp.%ld", path, (long)getpid()))
+		return mb_err_set(err, MB_ENOMEM, "out of memory");
+	fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		mb_err_set(err, MB_EIO, "%s: cannot create: %s", path, strerror(errno));
+		mb_buf_free(&tmp);
+		return MB_EIO;
+	}
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			mb_err_set(err, MB_EIO, "%s: write error: %s", path, strerror(errno));
+			close(fd);
+			unlink(tmp.data);
+			mb_buf_free(&tmp);
+			return MB_EIO;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp.data, path) != 0) {
+		mb_err_set(err, MB_EIO, "%s: cannot write: %s", path, strerror(errno));
+		unlink(tmp.data);
+		mb_buf_free(&tmp);
+		return MB_EIO;
+	}
+	mb_buf_free(&tmp);
+	return 0;
+}
+
+int mb_file_mkdirs(const char *path, struct mb_err *err)
+{
+	char *copy = strdup(path);
+	if (!copy)
+		return mb_err_set(err, MB_ENOMEM, "out of memory");
+	for (char *p = copy + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(copy, 0700) != 0 && errno != EEXIST) {
+			mb_err_set(err, MB_EIO, "%s: cannot create directory: %s", copy, strerror(errno));
+			free(copy);
+			return MB_EIO;
+		}
+		*p = '/';
+	}
+	if (mkdir(copy, 0700) != 0 && errno != EEXIST) {
+		mb_err_set(err, MB_EIO, "%s: cannot create directory: %s", copy, strerror(errno));
+		free(copy);
+		return MB_EIO;
+	}
+	free(copy);
+	return 0;
+}

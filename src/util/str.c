@@ -1,0 +1,170 @@
+/* String helpers: checked conversions, printable copies of hostile text, address syntax. */
+#include "mailbisect/str.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *mb_strdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+char *mb_strndup(const char *s, size_t n)
+{
+	char *p = malloc(n + 1);
+	if (!p)
+		return NULL;
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+int mb_str_to_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	if (!s || !*s || isspace((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Length of a valid UTF-8 sequence at s (1..4), or 0 when invalid. */
+static size_t utf8_seq_len(const unsigned char *s, size_t len)
+{
+	size_t n;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xE0) == 0xC0)
+		n = 2, cp = s[0] & 0x1F;
+	else if ((s[0] & 0xF0) == 0xE0)
+		n = 3, cp = s[0] & 0x0F;
+	else if ((s[0] & 0xF8) == 0xF0)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (n > len)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3F);
+	}
+	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || (cp >= 0x80 && cp < 0xA0))
+		return 0;
+	return n;
+}
+
+int mb_str_printable(struct mb_buf *out, const char *s, size_t len, bool keep_newlines)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+	int rc = 0;
+
+	while (i < len && !rc) {
+		size_t n;
+		if (p[i] == '\r' && i + 1 < len && p[i + 1] == '\n') {
+			i++;
+			continue;
+		}
+		if (p[i] == '\n') {
+			rc = mb_buf_puts(out, keep_newlines ? "\n" : " ");
+			i++;
+			continue;
+		}
+		if (p[i] == '\t') {
+			rc = mb_buf_putc(out, '\t');
+			i++;
+			continue;
+		}
+		n = utf8_seq_len(p + i, len - i);
+		if (n == 0 || (n == 1 && (p[i] < 0x20 || p[i] == 0x7F))) {
+			rc = mb_buf_printf(out, "\\x%02X", p[i]);
+			i++;
+			continue;
+		}
+		rc = mb_buf_append(out, p + i, n);
+		i += n;
+	}
+	return rc ? rc : mb_buf_terminate(out);
+}
+
+bool mb_str_ieq(const char *a, const char *b)
+{
+	return a && b && strcasecmp(a, b) == 0;
+}
+
+bool mb_str_istarts(const char *s, const char *prefix)
+{
+	return s && prefix && strncasecmp(s, prefix, strlen(prefix)) == 0;
+}
+
+const char *mb_str_icontains(const char *s, size_t len, const char *needle)
+{
+	size_t n = strlen(needle);
+	if (n == 0)
+		return s;
+	for (size_t i = 0; i + n <= len; i++)
+		if (strncasecmp(s + i, needle, n) == 0)
+			return s + i;
+	return NULL;
+}
+
+const char *mb_addr_domain(const char *addr)
+{
+	const char *at = addr ? strrchr(addr, '@') : NULL;
+	return at && at[1] ? at + 1 : NULL;
+}
+
+bool mb_addr_in_domain(const char *addr, const char *domain)
+{
+	const char *d = mb_addr_domain(addr);
+	size_t n;
+	if (!d || !domain)
+		return false;
+	n = strlen(d);
+	if (n && d[n - 1] == '>')
+		n--;
+	return strlen(domain) == n && strncasecmp(d, domain, n) == 0;
+}
+
+bool mb_addr_valid(const char *addr)
+{
+	const char *at, *d;
+	if (!addr || !*addr)
+		return false;
+	for (const char *p = addr; *p; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7F || *p == '<' || *p == '>' || *p == ',')
+			return false;
+	at = strrchr(addr, '@');
+	if (!at || at == addr)
+		return false;
+	d = at + 1;
+	if (!*d || *d == '.' || d[strlen(d) - 1] == '.')
+		return false;
+	return strchr(d, '.') != NULL || (d[0] == '[' && d[strlen(d) - 1] == ']');
+}
+
+char *mb_str_trim(char *s)
+{
+	size_t n = strlen(s);
+	char *start = s;
+	while (n && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+	while (*start && isspace((unsigned char)*start))
+		start++;
+	if (start != s)
+		memmove(s, start, strlen(start) + 1);
+	return s;
+}

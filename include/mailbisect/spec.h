@@ -68,9 +68,12 @@ struct mb_spec {
 	long max_messages;   /* cap on sends in one run (default 20) */
 };
 
-/* Loads and validates a spec file. Errors: MB_ENOINPUT (file), MB_EDATA (JSON syntax, wrong
- * type, unknown key: message "PATH: field.path: expected integer"), MB_ECONFIG (consistent
- * JSON that cannot run: recipient outside domain, plan over the cap, missing alternate). */
+/* Loads and validates a spec file. Errors: MB_ENOINPUT (file), MB_EDATA (the document does not
+ * have the spec's shape: JSON syntax, not an object, wrong type, unknown or duplicate key,
+ * missing required key, inline password, both or neither of password_env/password_file;
+ * message "PATH: field.path: expected integer"), MB_ECONFIG (well-formed but unusable values:
+ * out of range, bad name or address, recipient outside domain, unknown variant or transport,
+ * plan over the cap, missing alternate pool). Secrets are not read here. */
 int mb_spec_load(struct mb_spec **out, const char *path, struct mb_err *err);
 /* Same from bytes; base_dir resolves a relative "message" path (NULL = current directory). */
 int mb_spec_parse(struct mb_spec **out, const char *json, size_t len, const char *name,
@@ -83,5 +86,28 @@ int mb_secret_resolve(const struct mb_secret_ref *ref, const char *field, char *
 
 /* Number of sends the spec plans: variants x recipients x repeat. */
 long mb_spec_planned_sends(const struct mb_spec *spec);
+
+/* Resolves every secret the spec refers to (and forgets them at once), so that a run can fail
+ * before its first send. Errors as mb_secret_resolve, prefixed with the spec path. */
+int mb_spec_check_secrets(const struct mb_spec *spec, struct mb_err *err);
+
+/* Serialises a validated spec as JSON that mb_spec_parse accepts again: every default made
+ * explicit, paths resolved, secrets as their references only (password_env/password_file).
+ * *out is NUL-terminated and the caller frees it. Returns 0 or MB_ENOMEM. */
+int mb_spec_to_json(const struct mb_spec *spec, char **out);
+
+/* One field the loader accepts, for tests and tools that keep the JSON Schema and the docs in
+ * agreement with the loader. Strings are static or valid only during the callback. */
+struct mb_spec_field {
+	const char *path;         /* "pools.primary.auth.user" */
+	const char *type;         /* JSON Schema type: string, integer, boolean, array, object */
+	bool is_map;              /* object with free keys (headers) */
+	bool required;            /* required within its parent object */
+	long min, max;            /* integer range, array item count, map size; 0 0 otherwise */
+	const char *default_json; /* the default as JSON text, or NULL when there is none */
+};
+
+/* Calls fn for every field, parents before children, in the loader's (and docs') order. */
+void mb_spec_fields(void (*fn)(const struct mb_spec_field *field, void *ctx), void *ctx);
 
 #endif

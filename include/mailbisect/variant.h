@@ -39,6 +39,10 @@ const char *mb_message_subject(const struct mb_message *msg);
 const char *mb_message_from(const struct mb_message *msg); /* the address only */
 const char *mb_message_to(const struct mb_message *msg);
 
+/* What the message carries: an HTML part; attachment parts (not inline body parts). */
+bool mb_message_has_html(const struct mb_message *msg);
+bool mb_message_has_attachments(const struct mb_message *msg);
+
 /* Unique, sorted, lower-case host names of every link in the message (the same set that
  * links-stripped removes). *out is a NULL-terminated array the caller frees with
  * mb_strv_free. */

@@ -1,14 +1,324 @@
-/* mailbisect command line: parses the command and hands over to the command's module. */
+/* mailbisect command line: a table of commands and options; parsing is kept apart from
+ * acting. Results go to stdout, diagnostics to stderr with the program name. */
+#include "mailbisect/err.h"
+#include "mailbisect/file.h"
+#include "mailbisect/report.h"
+#include "mailbisect/run.h"
+#include "mailbisect/spec.h"
+#include "mailbisect/store.h"
+#include "mailbisect/str.h"
+
+#include <cjson/cJSON.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
+
+static volatile int interrupted; /* set by SIGINT/SIGTERM: finish the current step and stop */
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+struct cli {
+	const char *command;
+	const char *arg; /* the command's one positional argument */
+	const char *db;
+	const char *out_dir;
+	bool json;
+	bool dry_run;
+	bool quiet;
+};
+
+enum opt_kind { OPT_FLAG, OPT_VALUE };
+
+static const struct option_def {
+	const char *name;
+	enum opt_kind kind;
+	size_t offset;
+	const char *help;
+} options[] = {
+	{"--json", OPT_FLAG, offsetof(struct cli, json), "print the result as one JSON object"},
+	{"--db", OPT_VALUE, offsetof(struct cli, db),
+	 "store file (default $XDG_STATE_HOME/mailbisect/mailbisect.db)"},
+	{"--dry-run", OPT_FLAG, offsetof(struct cli, dry_run),
+	 "build the variants and show the plan; send nothing"},
+	{"--out", OPT_VALUE, offsetof(struct cli, out_dir), "directory for `variants` output"},
+	{"--quiet", OPT_FLAG, offsetof(struct cli, quiet), "no progress line"},
+};
+
+static int cmd_run(struct cli *cli);
+static int cmd_variants(struct cli *cli);
+static int cmd_show(struct cli *cli);
+
+static const struct command_def {
+	const char *name;
+	const char *usage;
+	const char *help;
+	int (*fn)(struct cli *cli);
+} commands[] = {
+	{"run", "run SPEC [--json] [--db FILE] [--dry-run] [--quiet]",
+	 "run the experiment SPEC describes and print the verdict", cmd_run},
+	{"variants", "variants SPEC --out DIR", "write the planned variants as .eml files, send nothing",
+	 cmd_variants},
+	{"show", "show RUN [--json] [--db FILE]", "print the report of a stored run", cmd_show},
+};
+
+static void usage(FILE *out)
+{
+	fputs("usage: mailbisect COMMAND [OPTIONS]\n\ncommands:\n", out);
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(out, "  %-48s %s\n", commands[i].usage, commands[i].help);
+	fputs("\noptions:\n", out);
+	for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
+		fprintf(out, "  %-12s %s\n", options[i].name, options[i].help);
+	fputs("\nexit codes: 0 verdict reached, 64 usage, 65 bad data, 66 missing input,\n"
+	      "  69 service unavailable, 70 internal error, 74 I/O error, 75 experiment\n"
+	      "  incomplete, 76 protocol error, 77 permission denied, 78 configuration error\n",
+	      out);
+}
+
+static int fail(const struct mb_err *err)
+{
+	fprintf(stderr, "mailbisect: %s\n", err->message);
+	return mb_err_exit_code(err->code);
+}
+
+static int usage_error(const char *fmt, const char *what)
+{
+	fputs("mailbisect: ", stderr);
+	fprintf(stderr, fmt, what);
+	fputs("\n(run `mailbisect --help` for usage)\n", stderr);
+	return EX_USAGE;
+}
+
+static int parse_args(int argc, char **argv, struct cli *cli)
+{
+	for (int i = 2; i < argc; i++) {
+		const struct option_def *opt = NULL;
+		for (size_t k = 0; k < sizeof options / sizeof options[0]; k++)
+			if (strcmp(argv[i], options[k].name) == 0)
+				opt = &options[k];
+		if (!opt && argv[i][0] == '-' && argv[i][1])
+			return usage_error("unknown option %s", argv[i]);
+		if (!opt) {
+			if (cli->arg)
+				return usage_error("unexpected argument %s", argv[i]);
+			cli->arg = argv[i];
+			continue;
+		}
+		if (opt->kind == OPT_FLAG) {
+			*(bool *)((char *)cli + opt->offset) = true;
+		} else {
+			if (++i >= argc)
+				return usage_error("option %s needs a value", opt->name);
+			*(const char **)((char *)cli + opt->offset) = argv[i];
+		}
+	}
+	return 0;
+}
+
+static int open_store(struct cli *cli, struct mb_store **store, struct mb_err *err)
+{
+	char *path = cli->db ? strdup(cli->db) : mb_store_default_path();
+	int rc;
+	if (!path)
+		return mb_err_set(err, MB_ENOMEM, "out of memory");
+	rc = mb_store_open(store, path, err);
+	free(path);
+	return rc;
+}
+
+/* The plan without sending: variants are built (so builder errors show) but not kept. */
+static int dry_run(const struct mb_spec *spec, bool json)
+{
+	struct mb_err err = MB_ERR_INIT;
+	struct mb_planned_send *plan;
+	struct mb_message *msg;
+	size_t n;
+	int rc;
+
+	if ((rc = mb_message_load(&msg, spec->message_path, &err)))
+		return fail(&err);
+	for (size_t v = 0; v < spec->n_variants && !rc; v++) {
+		struct mb_buf out = MB_BUF_INIT;
+		struct mb_variant_opts vo = {"<dry-run@mailbisect.invalid>", 0};
+		rc = mb_variant_build(msg, spec->variants[v], &vo, &out, &err);
+		mb_buf_free(&out);
+	}
+	mb_message_free(msg);
+	if (rc || (rc = mb_run_plan(spec, &plan, &n, &err)))
+		return fail(&err);
+	if (json) {
+		cJSON *root = cJSON_CreateObject(), *sends = cJSON_AddArrayToObject(root, "plan");
+		char *text;
+		cJSON_AddStringToObject(root, "name", spec->name);
+		cJSON_AddStringToObject(root, "domain", spec->domain);
+		cJSON_AddBoolToObject(root, "dry_run", 1);
+		for (size_t i = 0; i < n; i++) {
+			cJSON *o = cJSON_CreateObject();
+			cJSON_AddNumberToObject(o, "seq", plan[i].seq);
+			cJSON_AddStringToObject(o, "variant", mb_variant_name(plan[i].variant));
+			cJSON_AddStringToObject(o, "pool", plan[i].pool->name);
+			cJSON_AddStringToObject(o, "recipient", plan[i].recipient);
+			cJSON_AddItemToArray(sends, o);
+		}
+		text = cJSON_Print(root);
+		printf("%s\n", text ? text : "{}");
+		free(text);
+		cJSON_Delete(root);
+	} else {
+		printf("Dry run of %s to %s: %zu sends, %ld ms apart, window %ld s; nothing sent.\n",
+		       spec->name, spec->domain, n, spec->pacing_ms, spec->window_seconds);
+		for (size_t i = 0; i < n; i++)
+			printf("  #%-3d %-15s via %-10s (%s:%ld) to %s\n", plan[i].seq,
+			       mb_variant_name(plan[i].variant), plan[i].pool->name,
+			       plan[i].pool->host, plan[i].pool->port, plan[i].recipient);
+	}
+	free(plan);
+	return 0;
+}
+
+/* Exit status of a finished run: incomplete experiments are temporary failures. */
+static int run_exit_code(struct mb_store *store, int64_t run_id)
+{
+	struct mb_verdict v;
+	struct mb_err err = MB_ERR_INIT;
+	int code;
+	if (mb_run_verdict(store, run_id, &v, &err))
+		return fail(&err);
+	code = strcmp(v.fault, "incomplete") == 0 ? EX_TEMPFAIL : 0;
+	mb_verdict_clear(&v);
+	return code;
+}
+
+static int print_report(struct cli *cli, struct mb_store *store, int64_t run_id)
+{
+	struct mb_err err = MB_ERR_INIT;
+	int rc = cli->json ? mb_report_json(store, run_id, stdout, &err)
+			   : mb_report_text(store, run_id, stdout, &err);
+	return rc ? fail(&err) : 0;
+}
+
+static int cmd_run(struct cli *cli)
+{
+	struct mb_err err = MB_ERR_INIT;
+	struct mb_run_opts opts = {false, &interrupted};
+	struct mb_spec *spec;
+	struct mb_store *store;
+	int64_t run_id = 0;
+	int rc, code;
+
+	if (!cli->arg)
+		return usage_error("%s needs a spec file", "run");
+	if ((rc = mb_spec_load(&spec, cli->arg, &err)))
+		return fail(&err);
+	if (cli->dry_run) {
+		code = dry_run(spec, cli->json);
+		mb_spec_free(spec);
+		return code;
+	}
+	if ((rc = open_store(cli, &store, &err))) {
+		mb_spec_free(spec);
+		return fail(&err);
+	}
+	opts.progress = !cli->quiet && isatty(STDERR_FILENO);
+	rc = mb_run_execute(spec, store, &opts, &run_id, &err);
+	mb_spec_free(spec);
+	if (rc) {
+		code = fail(&err);
+		if (run_id)
+			fprintf(stderr, "mailbisect: run %lld is recorded; `mailbisect show %lld` "
+					"shows what happened\n",
+				(long long)run_id, (long long)run_id);
+	} else {
+		code = print_report(cli, store, run_id);
+		if (!code)
+			code = interrupted ? EX_TEMPFAIL : run_exit_code(store, run_id);
+	}
+	mb_store_close(store);
+	return code;
+}
+
+static int cmd_variants(struct cli *cli)
+{
+	struct mb_err err = MB_ERR_INIT;
+	struct mb_spec *spec;
+	struct mb_message *msg = NULL;
+	int rc;
+
+	if (!cli->arg || !cli->out_dir)
+		return usage_error("%s needs a spec file and --out DIR", "variants");
+	if ((rc = mb_spec_load(&spec, cli->arg, &err)))
+		return fail(&err);
+	rc = mb_message_load(&msg, spec->message_path, &err);
+	if (!rc)
+		rc = mb_file_mkdirs(cli->out_dir, &err);
+	for (size_t v = 0; v < spec->n_variants && !rc; v++) {
+		const char *name = mb_variant_name(spec->variants[v]);
+		struct mb_buf out = MB_BUF_INIT, path = MB_BUF_INIT, id = MB_BUF_INIT;
+		mb_buf_printf(&id, "<preview.%s@mailbisect.invalid>", name);
+		mb_buf_printf(&path, "%s/%s.eml", cli->out_dir, name);
+		struct mb_variant_opts vo = {id.data, 0};
+		rc = mb_variant_build(msg, spec->variants[v], &vo, &out, &err);
+		if (!rc)
+			rc = mb_file_write_atomic(path.data, out.data, out.len, &err);
+		if (!rc)
+			printf("%s\n", path.data);
+		mb_buf_free(&out);
+		mb_buf_free(&path);
+		mb_buf_free(&id);
+	}
+	mb_message_free(msg);
+	mb_spec_free(spec);
+	return rc ? fail(&err) : 0;
+}
+
+static int cmd_show(struct cli *cli)
+{
+	struct mb_err err = MB_ERR_INIT;
+	struct mb_store *store;
+	long run_id;
+	int code;
+
+	if (!cli->arg || mb_str_to_long(cli->arg, 1, 0x7fffffffL, &run_id))
+		return usage_error("show needs a run number, got %s", cli->arg ? cli->arg : "none");
+	if (open_store(cli, &store, &err))
+		return fail(&err);
+	code = print_report(cli, store, run_id);
+	mb_store_close(store);
+	return code;
+}
 
 int main(int argc, char **argv)
 {
-	if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+	struct cli cli = {0};
+	struct sigaction sa;
+
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? EX_USAGE : 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
 		printf("mailbisect %s\n", MB_VERSION);
 		return 0;
 	}
-	fprintf(stderr, "usage: mailbisect COMMAND ...\n");
-	return EX_USAGE;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	cli.command = argv[1];
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (!strcmp(argv[1], commands[i].name)) {
+			int rc = parse_args(argc, argv, &cli);
+			return rc ? rc : commands[i].fn(&cli);
+		}
+	return usage_error("unknown command %s", argv[1]);
 }

@@ -1,0 +1,215 @@
+/* Terminal and JSON reports of a run, built from the store so `run` and later commands show
+ * the same thing. The verdict is recomputed from the stored sends. */
+#include "mailbisect/report.h"
+#include "mailbisect/buf.h"
+#include "mailbisect/run.h"
+#include "mailbisect/str.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Adds a string or null. */
+static void add_str(cJSON *obj, const char *key, const char *value)
+{
+	if (value)
+		cJSON_AddStringToObject(obj, key, value);
+	else
+		cJSON_AddNullToObject(obj, key);
+}
+
+static cJSON *verdict_object(const struct mb_verdict *v)
+{
+	cJSON *o = cJSON_CreateObject(), *steps;
+	const char *line;
+
+	if (!o)
+		return NULL;
+	add_str(o, "fault", v->fault);
+	add_str(o, "detail", v->detail);
+	add_str(o, "relation", v->relation);
+	cJSON_AddNumberToObject(o, "confidence", (double)(long)(v->confidence * 100 + 0.5) / 100);
+	cJSON_AddBoolToObject(o, "unconfirmed", v->unconfirmed);
+	add_str(o, "summary", v->summary);
+	add_str(o, "alternatives", v->alternatives);
+	steps = cJSON_AddArrayToObject(o, "next_steps");
+	for (line = v->next_steps; steps && line && *line;) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		char *copy = mb_strndup(line, len);
+		if (copy)
+			cJSON_AddItemToArray(steps, cJSON_CreateString(copy));
+		free(copy);
+		line = nl ? nl + 1 : line + len;
+	}
+	return o;
+}
+
+char *mb_report_verdict_json(const struct mb_verdict *v)
+{
+	cJSON *o = verdict_object(v);
+	char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+	cJSON_Delete(o);
+	return s;
+}
+
+static cJSON *send_object(const struct mb_send_row *r)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (!o)
+		return NULL;
+	cJSON_AddNumberToObject(o, "seq", r->seq);
+	add_str(o, "variant", r->variant);
+	add_str(o, "pool", r->pool);
+	add_str(o, "recipient", r->recipient);
+	add_str(o, "message_id", r->message_id);
+	add_str(o, "envid", r->key);
+	add_str(o, "envelope_sender", r->envelope_from);
+	add_str(o, "state", mb_state_name(r->state));
+	add_str(o, "stage", r->stage != MB_STAGE_UNKNOWN ? mb_stage_name(r->stage) : NULL);
+	if (r->smtp_code)
+		cJSON_AddNumberToObject(o, "smtp_code", r->smtp_code);
+	else
+		cJSON_AddNullToObject(o, "smtp_code");
+	add_str(o, "enhanced_status", r->enhanced_status);
+	add_str(o, "diagnostic", r->diagnostic);
+	add_str(o, "remote_mta", r->remote_mta);
+	add_str(o, "source", r->source != MB_SOURCE_NONE ? mb_source_name(r->source) : NULL);
+	add_str(o, "matched_by", r->matched_by);
+	add_str(o, "reason", r->reason);
+	add_str(o, "fault", r->reason ? mb_fault_name(r->fault) : NULL);
+	add_str(o, "relay", r->relay);
+	add_str(o, "relay_reply", r->relay_reply);
+	add_str(o, "queue_id", r->queue_id);
+	add_str(o, "planned_at", r->planned_at);
+	add_str(o, "sent_at", r->sent_at);
+	add_str(o, "resolved_at", r->resolved_at);
+	return o;
+}
+
+/* Loads what every report needs. */
+struct report_data {
+	struct mb_run_row run;
+	struct mb_send_row *sends;
+	size_t n_sends;
+	struct mb_verdict verdict;
+};
+
+static int load(struct mb_store *store, int64_t run_id, struct report_data *d, struct mb_err *err)
+{
+	int rc;
+	memset(d, 0, sizeof *d);
+	if ((rc = mb_store_run_get(store, run_id, &d->run, err)))
+		return rc;
+	if ((rc = mb_store_sends_list(store, run_id, &d->sends, &d->n_sends, err)) ||
+	    (rc = mb_run_verdict(store, run_id, &d->verdict, err))) {
+		mb_store_run_row_clear(&d->run);
+		mb_store_send_rows_free(d->sends, d->n_sends);
+		return rc;
+	}
+	return 0;
+}
+
+static void unload(struct report_data *d)
+{
+	mb_store_run_row_clear(&d->run);
+	mb_store_send_rows_free(d->sends, d->n_sends);
+	mb_verdict_clear(&d->verdict);
+}
+
+int mb_report_json(struct mb_store *store, int64_t run_id, FILE *out, struct mb_err *err)
+{
+	struct report_data d;
+	cJSON *root, *sends;
+	char *text;
+	int rc = load(store, run_id, &d, err);
+
+	if (rc)
+		return rc;
+	root = cJSON_CreateObject();
+	if (root) {
+		cJSON_AddNumberToObject(root, "run_id", (double)d.run.id);
+		add_str(root, "name", d.run.name);
+		add_str(root, "domain", d.run.domain);
+		add_str(root, "status", d.run.status);
+		add_str(root, "created_at", d.run.created_at);
+		add_str(root, "finished_at", d.run.finished_at);
+		cJSON_AddItemToObject(root, "verdict", verdict_object(&d.verdict));
+		sends = cJSON_AddArrayToObject(root, "sends");
+		for (size_t i = 0; sends && i < d.n_sends; i++)
+			cJSON_AddItemToArray(sends, send_object(&d.sends[i]));
+	}
+	text = root ? cJSON_Print(root) : NULL;
+	cJSON_Delete(root);
+	unload(&d);
+	if (!text)
+		return mb_err_set(err, MB_ENOMEM, "out of memory");
+	fprintf(out, "%s\n", text);
+	free(text);
+	return 0;
+}
+
+/* Prints untrusted text made printable, continuation lines indented. */
+static void print_untrusted(FILE *out, const char *text, const char *indent)
+{
+	struct mb_buf b = MB_BUF_INIT;
+	if (!text || mb_str_printable(&b, text, strlen(text), true)) {
+		mb_buf_free(&b);
+		return;
+	}
+	for (const char *p = b.data; *p; p++) {
+		fputc(*p, out);
+		if (*p == '\n' && p[1])
+			fputs(indent, out);
+	}
+	mb_buf_free(&b);
+}
+
+static void print_send(FILE *out, const struct mb_send_row *r)
+{
+	const char *text = r->diagnostic ? r->diagnostic : NULL;
+	fprintf(out, "  #%-3d %-15s %-10s %-15s", r->seq, r->variant, r->pool,
+		mb_state_name(r->state));
+	if (r->stage != MB_STAGE_UNKNOWN && r->state != MB_STATE_ACCEPTED &&
+	    r->state != MB_STATE_DELIVERED)
+		fprintf(out, " at %s", mb_stage_name(r->stage));
+	if (r->reason)
+		fprintf(out, " [%s, %s]", r->reason, mb_fault_name(r->fault));
+	fputc('\n', out);
+	if (text) {
+		fputs("       ", out);
+		print_untrusted(out, text, "       ");
+		fputc('\n', out);
+	}
+}
+
+int mb_report_text(struct mb_store *store, int64_t run_id, FILE *out, struct mb_err *err)
+{
+	struct report_data d;
+	int rc = load(store, run_id, &d, err);
+	const struct mb_verdict *v = &d.verdict;
+
+	if (rc)
+		return rc;
+	fprintf(out, "Run %lld (%s) to %s, %s\n", (long long)d.run.id, d.run.name, d.run.domain,
+		d.run.status);
+	fprintf(out, "Verdict: %s", v->fault);
+	if (v->detail)
+		fprintf(out, " (%s)", v->detail);
+	if (v->relation)
+		fprintf(out, ", %s", v->relation);
+	if (v->confidence > 0)
+		fprintf(out, ", confidence %.2f", v->confidence);
+	if (v->unconfirmed)
+		fputs(", unconfirmed", out);
+	fprintf(out, "\n  %s\n\nSends:\n", v->summary ? v->summary : "");
+	for (size_t i = 0; i < d.n_sends; i++)
+		print_send(out, &d.sends[i]);
+	if (v->next_steps && *v->next_steps) {
+		fputs("\nNext:\n  ", out);
+		print_untrusted(out, v->next_steps, "  ");
+		fputc('\n', out);
+	}
+	unload(&d);
+	return 0;
+}

@@ -1,0 +1,466 @@
+/* Experiment execution: plan, journal, submit, collect, conclude. Nothing is sent until the
+ * message, every variant, every secret, each transport and the bounce mailbox have been
+ * checked; each send is journaled before it leaves. */
+#include "mailbisect/run.h"
+#include "mailbisect/buf.h"
+#include "mailbisect/clock.h"
+#include "mailbisect/collect.h"
+#include "mailbisect/imap.h"
+#include "mailbisect/report.h"
+#include "mailbisect/str.h"
+#include "mailbisect/transport.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Everything a run holds while it executes; freed by run_ctx_clear. */
+struct run_ctx {
+	const struct mb_spec *spec;
+	struct mb_store *store;
+	const struct mb_run_opts *opts;
+	struct mb_message *msg;
+	struct mb_message_traits traits;
+	char *primary_password;
+	char *alternate_password;
+	char *mailbox_password;
+	struct mb_imap *imap;
+	struct mb_planned_send *plan;
+	size_t n_plan;
+	int64_t run_id;
+	char *token;
+};
+
+int mb_run_plan(const struct mb_spec *spec, struct mb_planned_send **out, size_t *n,
+		struct mb_err *err)
+{
+	long total = mb_spec_planned_sends(spec);
+	struct mb_planned_send *plan;
+	size_t k = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (total <= 0 || total > spec->max_messages)
+		return mb_err_set(err, MB_ECONFIG, "%s: plan needs %ld sends but max_messages is %ld",
+				  spec->path ? spec->path : "spec", total, spec->max_messages);
+	plan = calloc((size_t)total, sizeof *plan);
+	if (!plan)
+		return mb_err_set(err, MB_ENOMEM, "out of memory");
+	for (long r = 0; r < spec->repeat; r++)
+		for (size_t i = 0; i < spec->n_recipients; i++)
+			for (size_t v = 0; v < spec->n_variants; v++) {
+				struct mb_planned_send *p = &plan[k++];
+				p->seq = (int)k;
+				p->variant = spec->variants[v];
+				p->pool = mb_variant_uses_alternate_pool(p->variant) ? &spec->alternate
+										     : &spec->primary;
+				p->recipient = spec->recipients[i];
+			}
+	*out = plan;
+	*n = k;
+	return 0;
+}
+
+char *mb_run_envelope_sender(const char *template, const char *key)
+{
+	const char *mark = strstr(template, "{send}");
+	struct mb_buf b = MB_BUF_INIT;
+
+	if (!mark)
+		return strdup(template);
+	if (mb_buf_append(&b, template, (size_t)(mark - template)) || mb_buf_puts(&b, key) ||
+	    mb_buf_puts(&b, mark + strlen("{send}"))) {
+		mb_buf_free(&b);
+		return NULL;
+	}
+	return mb_buf_steal(&b);
+}
+
+static void run_ctx_clear(struct run_ctx *c)
+{
+	mb_message_free(c->msg);
+	free(c->primary_password);
+	free(c->alternate_password);
+	free(c->mailbox_password);
+	mb_imap_close(c->imap);
+	free(c->plan);
+	free(c->token);
+}
+
+static bool plan_uses_alternate(const struct run_ctx *c)
+{
+	for (size_t i = 0; i < c->n_plan; i++)
+		if (c->plan[i].pool == &c->spec->alternate)
+			return true;
+	return false;
+}
+
+/* Builds one variant with a throwaway Message-ID: catches builder errors before any send. */
+static int check_variants(struct run_ctx *c, struct mb_err *err)
+{
+	for (size_t v = 0; v < c->spec->n_variants; v++) {
+		struct mb_buf out = MB_BUF_INIT;
+		struct mb_variant_opts vo = {"<check@mailbisect.invalid>", 0};
+		int rc = mb_variant_build(c->msg, c->spec->variants[v], &vo, &out, err);
+		mb_buf_free(&out);
+		if (rc)
+			return mb_err_prefix(err, "variant %s: ",
+					     mb_variant_name(c->spec->variants[v]));
+	}
+	return 0;
+}
+
+static int check_transport(const struct mb_pool_spec *pool, const char *which,
+			   struct mb_err *err)
+{
+	if (!mb_transport_find(pool->transport))
+		return mb_err_set(err, MB_ECONFIG, "pools.%s.transport: unknown transport \"%s\"",
+				  which, pool->transport);
+	return 0;
+}
+
+/* Everything that can fail without sending: message, variants, secrets, transports, mailbox. */
+static int prepare_run(struct run_ctx *c, struct mb_err *err)
+{
+	const struct mb_spec *s = c->spec;
+	char **domains = NULL;
+	int rc;
+
+	if ((rc = mb_message_load(&c->msg, s->message_path, err)))
+		return rc;
+	if ((rc = mb_message_link_domains(c->msg, &domains, err)))
+		return rc;
+	c->traits.has_links = domains && domains[0];
+	mb_strv_free(domains);
+	c->traits.has_html = mb_message_has_html(c->msg);
+	c->traits.has_attachments = mb_message_has_attachments(c->msg);
+	if ((rc = check_variants(c, err)))
+		return rc;
+	if ((rc = mb_run_plan(s, &c->plan, &c->n_plan, err)))
+		return rc;
+	if ((rc = check_transport(&s->primary, "primary", err)))
+		return rc;
+	if (s->primary.auth_user &&
+	    (rc = mb_secret_resolve(&s->primary.auth_password, "pools.primary.auth",
+				    &c->primary_password, err)))
+		return rc;
+	if (plan_uses_alternate(c)) {
+		if ((rc = check_transport(&s->alternate, "alternate", err)))
+			return rc;
+		if (s->alternate.auth_user &&
+		    (rc = mb_secret_resolve(&s->alternate.auth_password, "pools.alternate.auth",
+					    &c->alternate_password, err)))
+			return rc;
+	}
+	if (s->has_mailbox) {
+		struct mb_collect_stats stats;
+		if ((rc = mb_secret_resolve(&s->mailbox.password, "mailbox", &c->mailbox_password,
+					    err)))
+			return rc;
+		if ((rc = mb_imap_open(&c->imap, s->mailbox.url, s->mailbox.user,
+				       c->mailbox_password, 30, err)))
+			return rc;
+		/* a first pass proves the mailbox works and catches the cursor up */
+		if ((rc = mb_collect_pass(c->store, c->imap, s->mailbox.url, s->mailbox.user, &stats,
+					  err)))
+			return rc;
+	}
+	return 0;
+}
+
+static unsigned factor_bits(const struct mb_factors *f)
+{
+	return (f->primary_pool ? MB_FACTOR_PRIMARY_POOL : 0) | (f->links ? MB_FACTOR_LINKS : 0) |
+	       (f->template ? MB_FACTOR_TEMPLATE : 0) |
+	       (f->primary_domain ? MB_FACTOR_PRIMARY_DOMAIN : 0);
+}
+
+static int make_key(const struct run_ctx *c, int seq, char *out, size_t size)
+{
+	return snprintf(out, size, "%s-%d", c->token, seq) < (int)size ? 0 : -1;
+}
+
+static char *make_message_id(const char *key, const char *envelope)
+{
+	const char *domain = mb_addr_domain(envelope);
+	struct mb_buf b = MB_BUF_INIT;
+	if (mb_buf_printf(&b, "<mailbisect.%s@%s>", key, domain ? domain : "mailbisect.invalid")) {
+		mb_buf_free(&b);
+		return NULL;
+	}
+	return mb_buf_steal(&b);
+}
+
+/* Creates the run and journals every planned send in one transaction. */
+static int journal_plan(struct run_ctx *c, struct mb_err *err)
+{
+	const struct mb_spec *s = c->spec;
+	char *spec_json = NULL;
+	int rc;
+
+	if (mb_spec_to_json(s, &spec_json))
+		return mb_err_set(err, MB_ENOMEM, "out of memory");
+	if ((rc = mb_store_begin(c->store, err))) {
+		free(spec_json);
+		return rc;
+	}
+	rc = mb_store_run_create(c->store, s->name, s->path, spec_json, s->domain, &c->run_id,
+				 &c->token, err);
+	free(spec_json);
+	for (size_t i = 0; i < c->n_plan && !rc; i++) {
+		const struct mb_planned_send *p = &c->plan[i];
+		struct mb_factors f = mb_verdict_factors(p->variant, &c->traits);
+		struct mb_send_row row = {0};
+		char key[64];
+		int64_t id;
+
+		if (make_key(c, p->seq, key, sizeof key)) {
+			rc = mb_err_set(err, MB_ESOFTWARE, "send key too long");
+			break;
+		}
+		row.run_id = c->run_id;
+		row.seq = p->seq;
+		row.key = key;
+		row.variant = (char *)mb_variant_name(p->variant);
+		row.pool = p->pool->name;
+		row.recipient = (char *)p->recipient;
+		row.envelope_from = mb_run_envelope_sender(s->envelope_sender, key);
+		row.message_id = row.envelope_from ? make_message_id(key, row.envelope_from) : NULL;
+		row.factors = factor_bits(&f);
+		if (!row.envelope_from || !row.message_id)
+			rc = mb_err_set(err, MB_ENOMEM, "out of memory");
+		else
+			rc = mb_store_send_plan(c->store, &row, &id, err);
+		free(row.envelope_from);
+		free(row.message_id);
+	}
+	if (rc) {
+		mb_store_rollback(c->store);
+		c->run_id = 0;
+		return rc;
+	}
+	return mb_store_commit(c->store, err);
+}
+
+static const char *pool_password(const struct run_ctx *c, const struct mb_pool_spec *pool)
+{
+	return pool == &c->spec->alternate ? c->alternate_password : c->primary_password;
+}
+
+/* Submits one journaled send and records the transport's answer. */
+static int submit_one(struct run_ctx *c, const struct mb_planned_send *p,
+		      const struct mb_send_row *row, struct mb_err *err)
+{
+	const struct mb_transport_ops *t = mb_transport_find(p->pool->transport);
+	struct mb_variant_opts vo = {row->message_id, 0};
+	struct mb_envelope env = {row->envelope_from, row->recipient, row->key, true};
+	struct mb_send_result res = {0};
+	struct mb_buf msg = MB_BUF_INIT;
+	int rc;
+
+	if ((rc = mb_variant_build(c->msg, p->variant, &vo, &msg, err)))
+		return rc;
+	if ((rc = mb_store_send_set_phase(c->store, row->id, MB_PHASE_SUBMITTING, err))) {
+		mb_buf_free(&msg);
+		return rc;
+	}
+	rc = t->send(p->pool, pool_password(c, p->pool), &env, msg.data, msg.len, &res, err);
+	mb_buf_free(&msg);
+	if (rc)
+		return rc;
+	rc = mb_store_send_submitted(c->store, row->id, res.state, res.stage, res.code,
+				     res.enhanced, res.text, res.relay, res.queue_id, err);
+	mb_send_result_clear(&res);
+	return rc;
+}
+
+static bool stopped(const struct run_ctx *c)
+{
+	return c->opts->stop && *c->opts->stop;
+}
+
+/* Counts sends whose outcome is settled (anything but pending and deferred). */
+static int count_resolved(struct run_ctx *c, size_t *resolved, size_t *total, struct mb_err *err)
+{
+	struct mb_send_row *rows;
+	size_t n;
+	int rc = mb_store_sends_list(c->store, c->run_id, &rows, &n, err);
+	if (rc)
+		return rc;
+	*resolved = 0;
+	for (size_t i = 0; i < n; i++)
+		if (mb_state_is_final(rows[i].state))
+			(*resolved)++;
+	*total = n;
+	mb_store_send_rows_free(rows, n);
+	return 0;
+}
+
+static void progress(const struct run_ctx *c, size_t resolved, size_t total, int64_t left_ms)
+{
+	if (!c->opts->progress)
+		return;
+	fprintf(stderr, "\rmailbisect: %zu/%zu sends resolved, %lds left in the window   ",
+		resolved, total, (long)((left_ms + 999) / 1000));
+	fflush(stderr);
+}
+
+static int collect_once(struct run_ctx *c, struct mb_err *err)
+{
+	struct mb_collect_stats stats;
+	if (!c->imap)
+		return 0;
+	return mb_collect_pass(c->store, c->imap, c->spec->mailbox.url, c->spec->mailbox.user,
+			       &stats, err);
+}
+
+/* Sleeps ms while reading the mailbox at its poll interval. */
+static int wait_collecting(struct run_ctx *c, int64_t ms, struct mb_err *err)
+{
+	int64_t end = mb_clock_monotonic_ms() + ms;
+	int64_t poll = c->spec->has_mailbox ? c->spec->mailbox.poll_interval_ms : ms;
+	while (!stopped(c)) {
+		int64_t now = mb_clock_monotonic_ms();
+		int rc;
+		if (now >= end)
+			break;
+		mb_clock_sleep_ms(end - now < poll ? end - now : poll, c->opts->stop);
+		if ((rc = collect_once(c, err)))
+			return rc;
+	}
+	return 0;
+}
+
+static int send_all(struct run_ctx *c, struct mb_err *err)
+{
+	struct mb_send_row *rows;
+	size_t n;
+	int rc = mb_store_sends_list(c->store, c->run_id, &rows, &n, err);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n && i < c->n_plan && !rc && !stopped(c); i++) {
+		if (rows[i].phase != MB_PHASE_PLANNED)
+			continue;
+		if (i > 0 && (rc = wait_collecting(c, c->spec->pacing_ms, err)))
+			break;
+		if (stopped(c))
+			break;
+		rc = submit_one(c, &c->plan[i], &rows[i], err);
+		progress(c, 0, n, c->spec->window_seconds * 1000);
+	}
+	mb_store_send_rows_free(rows, n);
+	return rc;
+}
+
+/* Reads the mailbox until every send is settled or the window closes. */
+static int collect_window(struct run_ctx *c, struct mb_err *err)
+{
+	int64_t end = mb_clock_monotonic_ms() + c->spec->window_seconds * 1000;
+	size_t resolved = 0, total = 0;
+	int rc, changed;
+
+	for (;;) {
+		if ((rc = collect_once(c, err)) || (rc = count_resolved(c, &resolved, &total, err)))
+			return rc;
+		int64_t left = end - mb_clock_monotonic_ms();
+		progress(c, resolved, total, left > 0 ? left : 0);
+		if (resolved == total || left <= 0 || stopped(c) || !c->imap)
+			break;
+		mb_clock_sleep_ms(left < c->spec->mailbox.poll_interval_ms
+					  ? left
+					  : c->spec->mailbox.poll_interval_ms,
+				  c->opts->stop);
+	}
+	if (!c->imap && !stopped(c)) {
+		int64_t left = end - mb_clock_monotonic_ms();
+		mb_clock_sleep_ms(left, c->opts->stop);
+	}
+	if (c->opts->progress)
+		fputc('\n', stderr);
+	if (stopped(c))
+		return 0;
+	return mb_collect_close_window(c->store, c->run_id, &changed, err);
+}
+
+static int finish(struct run_ctx *c, const char *status, struct mb_err *err)
+{
+	struct mb_verdict v;
+	char *json;
+	int rc = mb_run_verdict(c->store, c->run_id, &v, err);
+	if (rc)
+		return rc;
+	json = mb_report_verdict_json(&v);
+	mb_verdict_clear(&v);
+	if (!json)
+		return mb_err_set(err, MB_ENOMEM, "out of memory");
+	rc = mb_store_run_finish(c->store, c->run_id, status, json, err);
+	free(json);
+	return rc;
+}
+
+int mb_run_execute(const struct mb_spec *spec, struct mb_store *store,
+		   const struct mb_run_opts *opts, int64_t *run_id, struct mb_err *err)
+{
+	struct run_ctx c = {0};
+	int rc;
+
+	c.spec = spec;
+	c.store = store;
+	c.opts = opts;
+	*run_id = 0;
+	rc = prepare_run(&c, err);
+	if (!rc)
+		rc = journal_plan(&c, err);
+	if (!rc) {
+		*run_id = c.run_id;
+		rc = send_all(&c, err);
+		if (!rc)
+			rc = collect_window(&c, err);
+		/* a run that failed midway still gets its (incomplete) verdict recorded */
+		struct mb_err ignored = MB_ERR_INIT;
+		int done = finish(&c, rc ? "failed" : stopped(&c) ? "interrupted" : "finished",
+				  rc ? &ignored : err);
+		if (!rc)
+			rc = done;
+	}
+	run_ctx_clear(&c);
+	return rc;
+}
+
+static struct mb_factors factors_from_bits(unsigned bits)
+{
+	struct mb_factors f = {(bits & MB_FACTOR_PRIMARY_POOL) != 0, (bits & MB_FACTOR_LINKS) != 0,
+			       (bits & MB_FACTOR_TEMPLATE) != 0,
+			       (bits & MB_FACTOR_PRIMARY_DOMAIN) != 0};
+	return f;
+}
+
+int mb_run_verdict(struct mb_store *store, int64_t run_id, struct mb_verdict *verdict,
+		   struct mb_err *err)
+{
+	struct mb_send_row *rows;
+	struct mb_verdict_obs *obs;
+	size_t n;
+	int rc = mb_store_sends_list(store, run_id, &rows, &n, err);
+	if (rc)
+		return rc;
+	obs = calloc(n ? n : 1, sizeof *obs);
+	if (!obs) {
+		mb_store_send_rows_free(rows, n);
+		return mb_err_set(err, MB_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (mb_variant_from_name(rows[i].variant, &obs[i].variant))
+			obs[i].variant = MB_VARIANT_ORIGINAL;
+		obs[i].factors = factors_from_bits(rows[i].factors);
+		obs[i].state = rows[i].state;
+		obs[i].stage = rows[i].stage;
+		obs[i].fault = rows[i].fault;
+		obs[i].reason = rows[i].reason;
+		obs[i].pool = rows[i].pool;
+	}
+	rc = mb_verdict_infer(obs, n, verdict);
+	free(obs);
+	mb_store_send_rows_free(rows, n);
+	return rc ? mb_err_set(err, rc, "out of memory") : 0;
+}

@@ -1,0 +1,410 @@
+/* Verdict inference over factor hypotheses (DESIGN.md, "Verdict"): a likelihood with a small
+ * error rate for flaky filters, priors that prefer simpler explanations, and the posterior
+ * as confidence. Table-driven: the hypothesis list below is the whole model. */
+#include "mailbisect/verdict.h"
+#include "mailbisect/buf.h"
+#include "mailbisect/err.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Probability that one send comes out against its hypothesis (flaky filters, volume). */
+#define FLAKE_RATE 0.05
+/* Below this posterior a verdict whose best explanation has contradictions is inconclusive. */
+#define CONFIDENT_POSTERIOR 0.8
+/* A verdict below this posterior is reported as unconfirmed. */
+#define CONFIRMED_POSTERIOR 0.6
+
+enum factor { F_IP, F_LINKS, F_TEMPLATE, F_DOMAIN };
+enum op { OP_NONE, OP_ONE, OP_AND, OP_OR };
+
+struct hypothesis {
+	enum op op;
+	enum factor a, b;
+	double prior;
+	const char *fault;
+	const char *detail;
+	const char *relation;
+	const char *words; /* plain-words description */
+};
+
+static const struct hypothesis hypotheses[] = {
+	{OP_NONE, 0, 0, 1.0, "not-reproduced", NULL, NULL, "nothing refused"},
+	{OP_ONE, F_IP, 0, 1.0, "ip", NULL, NULL, "the primary pool's IP reputation"},
+	{OP_ONE, F_LINKS, 0, 1.0, "content", "links", NULL, "the links (a URL domain)"},
+	{OP_ONE, F_TEMPLATE, 0, 1.0, "content", "template", NULL,
+	 "the template (HTML, images or attachments)"},
+	{OP_ONE, F_DOMAIN, 0, 1.0, "domain", NULL, NULL, "the sending domain"},
+	{OP_AND, F_LINKS, F_TEMPLATE, 0.5, "content", NULL, NULL,
+	 "links and template, only together"},
+	{OP_OR, F_LINKS, F_TEMPLATE, 0.5, "content", NULL, NULL, "links or template, each enough"},
+	{OP_AND, F_IP, F_LINKS, 0.5, "ip+content", "links", "both-needed",
+	 "primary pool and links, only together"},
+	{OP_OR, F_IP, F_LINKS, 0.5, "ip+content", "links", "either-enough",
+	 "primary pool or links, each enough"},
+	{OP_AND, F_IP, F_TEMPLATE, 0.5, "ip+content", "template", "both-needed",
+	 "primary pool and template, only together"},
+	{OP_OR, F_IP, F_TEMPLATE, 0.5, "ip+content", "template", "either-enough",
+	 "primary pool or template, each enough"},
+};
+#define N_HYPOTHESES (sizeof hypotheses / sizeof hypotheses[0])
+
+struct mb_factors mb_verdict_factors(enum mb_variant v, const struct mb_message_traits *t)
+{
+	struct mb_factors f = {true, t->has_links, t->has_html || t->has_attachments, true};
+	switch (v) {
+	case MB_VARIANT_PLAIN_TEXT:
+		f.template = false;
+		break;
+	case MB_VARIANT_LINKS_STRIPPED:
+		f.links = false;
+		break;
+	case MB_VARIANT_ALTERNATE_POOL:
+		f.primary_pool = false;
+		break;
+	case MB_VARIANT_NO_ATTACHMENTS:
+		f.template = t->has_html;
+		break;
+	case MB_VARIANT_BARE:
+		f.links = false;
+		f.template = false;
+		break;
+	default:
+		break;
+	}
+	return f;
+}
+
+enum mb_obs_class mb_verdict_classify_obs(const struct mb_verdict_obs *obs)
+{
+	switch (obs->state) {
+	case MB_STATE_DELIVERED:
+	case MB_STATE_ACCEPTED:
+		return MB_OBS_PASS;
+	case MB_STATE_BOUNCED:
+		if (obs->fault == MB_FAULT_RECIPIENT || obs->fault == MB_FAULT_TRANSIENT)
+			return MB_OBS_NO_EVIDENCE;
+		if (obs->fault == MB_FAULT_SENDER_SIDE)
+			return MB_OBS_UNREACHED;
+		return MB_OBS_FAIL;
+	case MB_STATE_DEFERRED:
+		return MB_OBS_NO_EVIDENCE;
+	default:
+		return MB_OBS_UNREACHED;
+	}
+}
+
+static bool factor_value(const struct mb_factors *f, enum factor which, bool content_seen)
+{
+	switch (which) {
+	case F_IP:
+		return f->primary_pool;
+	case F_LINKS:
+		return content_seen && f->links;
+	case F_TEMPLATE:
+		return content_seen && f->template;
+	default:
+		return f->primary_domain;
+	}
+}
+
+/* Would the receiver refuse a send with these factors under h? A refusal before DATA cannot
+ * depend on content, so for those the content factors count as absent. */
+static bool predicts_fail(const struct hypothesis *h, const struct mb_factors *f,
+			  bool content_seen)
+{
+	bool a = factor_value(f, h->a, content_seen), b = factor_value(f, h->b, content_seen);
+	switch (h->op) {
+	case OP_NONE:
+		return false;
+	case OP_ONE:
+		return a;
+	case OP_AND:
+		return a && b;
+	default:
+		return a || b;
+	}
+}
+
+static bool before_data(enum mb_stage s)
+{
+	return s == MB_STAGE_CONNECT || s == MB_STAGE_HELO || s == MB_STAGE_MAIL ||
+	       s == MB_STAGE_RCPT;
+}
+
+struct arm {
+	int pass, fail, no_evidence, unreached;
+};
+
+static void count_arms(const struct mb_verdict_obs *obs, size_t n, struct arm arms[])
+{
+	memset(arms, 0, sizeof(struct arm) * MB_VARIANT_COUNT);
+	for (size_t i = 0; i < n; i++) {
+		struct arm *a = &arms[obs[i].variant < MB_VARIANT_COUNT ? obs[i].variant : 0];
+		switch (mb_verdict_classify_obs(&obs[i])) {
+		case MB_OBS_PASS:
+			a->pass++;
+			break;
+		case MB_OBS_FAIL:
+			a->fail++;
+			break;
+		case MB_OBS_NO_EVIDENCE:
+			a->no_evidence++;
+			break;
+		default:
+			a->unreached++;
+		}
+	}
+}
+
+static int arms_summary(struct mb_buf *b, const struct arm arms[])
+{
+	int rc = 0, first = 1;
+	for (int v = 0; v < MB_VARIANT_COUNT && !rc; v++) {
+		int total = arms[v].pass + arms[v].fail;
+		if (total == 0 && !arms[v].no_evidence && !arms[v].unreached)
+			continue;
+		rc = mb_buf_printf(b, "%s%s %d/%d passed", first ? "" : ", ",
+				   mb_variant_name((enum mb_variant)v), arms[v].pass, total);
+		first = 0;
+	}
+	return rc;
+}
+
+/* Sets an "incomplete" verdict when some send gives no evidence; returns 1 when it did. */
+static int check_incomplete(const struct mb_verdict_obs *obs, size_t n, const struct arm arms[],
+			    struct mb_verdict *out, struct mb_buf *why, struct mb_buf *steps)
+{
+	int unreached = 0, arms_without_evidence = 0;
+	for (size_t i = 0; i < n; i++) {
+		enum mb_obs_class c = mb_verdict_classify_obs(&obs[i]);
+		if (c == MB_OBS_UNREACHED) {
+			unreached++;
+			if (obs[i].state == MB_STATE_SUBMIT_REFUSED &&
+			    obs[i].stage == MB_STAGE_AUTH)
+				mb_buf_printf(steps, "The relay of pool %s refused AUTH: this is a "
+						     "credentials problem on your side, not a receiver "
+						     "block. Fix the pool's auth settings, then run again.\n",
+					      obs[i].pool ? obs[i].pool : "?");
+			else if (obs[i].state == MB_STATE_SUBMIT_REFUSED)
+				mb_buf_printf(steps, "The relay of pool %s refused the message at %s: "
+						     "fix the sending side (sender address, relay "
+						     "permissions) before judging the receiver.\n",
+					      obs[i].pool ? obs[i].pool : "?", mb_stage_name(obs[i].stage));
+			else if (obs[i].state == MB_STATE_ERROR)
+				mb_buf_printf(steps, "Pool %s could not be reached (connection, TLS or "
+						     "timeout): check its host, port and TLS settings.\n",
+					      obs[i].pool ? obs[i].pool : "?");
+			else if (obs[i].state == MB_STATE_PENDING)
+				mb_buf_printf(steps, "A %s send was still unresolved: run `mailbisect "
+						     "collect` later, when slow bounces have arrived.\n",
+					      mb_variant_name(obs[i].variant));
+		}
+	}
+	for (int v = 0; v < MB_VARIANT_COUNT; v++)
+		if ((arms[v].no_evidence || arms[v].unreached) && arms[v].pass + arms[v].fail == 0)
+			arms_without_evidence++;
+	if (!unreached && !arms_without_evidence)
+		return 0;
+	out->fault = "incomplete";
+	if (unreached)
+		mb_buf_printf(why, "%d send(s) never reached the receiver, so they say nothing "
+				   "about content, IP or domain. ",
+			      unreached);
+	if (arms_without_evidence && !unreached) {
+		mb_buf_puts(why, "Some variants got only answers that are not evidence "
+				 "(recipient unknown, mailbox full, rate limit or deferral). ");
+		mb_buf_puts(steps, "Use a recipient that exists and is not rate-limited, or wait "
+				   "for deferred sends to finish, then run again.\n");
+	}
+	return 1;
+}
+
+struct scored {
+	double weight;
+	int mismatches;
+};
+
+static void score(const struct mb_verdict_obs *obs, size_t n, struct scored s[])
+{
+	for (size_t h = 0; h < N_HYPOTHESES; h++) {
+		double logw = log(hypotheses[h].prior);
+		int miss = 0;
+		for (size_t i = 0; i < n; i++) {
+			enum mb_obs_class c = mb_verdict_classify_obs(&obs[i]);
+			bool fail, predicted;
+			if (c != MB_OBS_PASS && c != MB_OBS_FAIL)
+				continue;
+			fail = c == MB_OBS_FAIL;
+			predicted = predicts_fail(&hypotheses[h], &obs[i].factors,
+						  !(fail && before_data(obs[i].stage)));
+			if (fail == predicted) {
+				logw += log(1.0 - FLAKE_RATE);
+			} else {
+				logw += log(FLAKE_RATE);
+				miss++;
+			}
+		}
+		s[h].weight = logw;
+		s[h].mismatches = miss;
+	}
+	/* normalise log weights into posteriors */
+	double max = s[0].weight, total = 0;
+	for (size_t h = 1; h < N_HYPOTHESES; h++)
+		if (s[h].weight > max)
+			max = s[h].weight;
+	for (size_t h = 0; h < N_HYPOTHESES; h++)
+		total += (s[h].weight = exp(s[h].weight - max));
+	for (size_t h = 0; h < N_HYPOTHESES; h++)
+		s[h].weight /= total;
+}
+
+static bool same_class(const struct hypothesis *a, const struct hypothesis *b)
+{
+	return strcmp(a->fault, b->fault) == 0 &&
+	       (a->detail == b->detail || (a->detail && b->detail && !strcmp(a->detail, b->detail))) &&
+	       a->relation == b->relation;
+}
+
+static bool has_repeats(const struct arm arms[])
+{
+	for (int v = 0; v < MB_VARIANT_COUNT; v++)
+		if (arms[v].pass + arms[v].fail > 1)
+			return true;
+	return false;
+}
+
+static void next_steps_for(const struct hypothesis *h, struct mb_buf *steps)
+{
+	if (!strcmp(h->fault, "ip"))
+		mb_buf_puts(steps, "Send the escalation ticket to your ESP: the primary pool's IP "
+				   "(or range) is refused while the alternate pool passes. Ask for "
+				   "delisting or a move to a clean pool; meanwhile route this domain "
+				   "through the alternate pool.\n");
+	else if (!strcmp(h->fault, "content") && h->detail && !strcmp(h->detail, "links"))
+		mb_buf_puts(steps, "A link domain in the message is refused: check each link "
+				   "domain against URL blocklists (Spamhaus DBL, SURBL, URIBL) and "
+				   "replace or remove the listed one.\n");
+	else if (!strcmp(h->fault, "content") && h->detail)
+		mb_buf_puts(steps, "The template is refused (HTML, images or attachments): "
+				   "compare with a plain-text mailing, reduce images, and check the "
+				   "attachment types the receiver accepts.\n");
+	else if (!strcmp(h->fault, "content"))
+		mb_buf_puts(steps, "Content is refused; neither links nor template alone explain it. "
+				   "Review both, starting with the link domains.\n");
+	else if (!strcmp(h->fault, "domain"))
+		mb_buf_puts(steps, "Every variant from this sending domain was refused: check SPF, "
+				   "DKIM and DMARC alignment and the domain's reputation; add an "
+				   "alternate-domain variant to confirm directly.\n");
+	else if (!strcmp(h->fault, "ip+content"))
+		mb_buf_puts(steps, "Both the primary pool and the content play a part: escalate the "
+				   "pool to your ESP and fix the content (see detail).\n");
+	else
+		mb_buf_puts(steps, "The refusal did not reproduce: it may be intermittent, already "
+				   "lifted or volume-dependent. Watch this domain with canary sends.\n");
+}
+
+static int conclude(const struct mb_verdict_obs *obs, size_t n, const struct arm arms[],
+		    struct mb_verdict *out, struct mb_buf *why, struct mb_buf *steps,
+		    struct mb_buf *alts)
+{
+	struct scored s[N_HYPOTHESES];
+	double class_post[N_HYPOTHESES];
+	size_t best = 0;
+
+	score(obs, n, s);
+	for (size_t h = 0; h < N_HYPOTHESES; h++) {
+		class_post[h] = 0;
+		for (size_t k = 0; k < N_HYPOTHESES; k++)
+			if (same_class(&hypotheses[h], &hypotheses[k]))
+				class_post[h] += s[k].weight;
+	}
+	for (size_t h = 1; h < N_HYPOTHESES; h++)
+		if (class_post[h] > class_post[best] + 1e-9)
+			best = h;
+	/* within the best class, the most probable hypothesis speaks for it */
+	for (size_t h = 0; h < N_HYPOTHESES; h++)
+		if (same_class(&hypotheses[h], &hypotheses[best]) && s[h].weight > s[best].weight)
+			best = h;
+
+	if (s[best].mismatches > 0 &&
+	    (!has_repeats(arms) || class_post[best] < CONFIDENT_POSTERIOR)) {
+		out->fault = "inconclusive";
+		out->confidence = 0;
+		mb_buf_printf(why, "No explanation fits every outcome: the closest (%s) is "
+				   "contradicted by %d send(s). ",
+			      hypotheses[best].words, s[best].mismatches);
+		mb_buf_puts(steps, "Outcomes conflict: the block may have started or lifted during "
+				   "the run, or the filter is random. Run again with repeat >= 3.\n");
+		return 0;
+	}
+	out->fault = hypotheses[best].fault;
+	out->detail = hypotheses[best].detail;
+	out->relation = hypotheses[best].relation;
+	out->confidence = class_post[best];
+	mb_buf_printf(why, "Explanation: %s, confidence %.2f. ", hypotheses[best].words,
+		      class_post[best]);
+	if (s[best].mismatches > 0)
+		mb_buf_printf(why, "%d send(s) disagreed with it (a flaky filter?). ",
+			      s[best].mismatches);
+	for (size_t h = 0; h < N_HYPOTHESES; h++) {
+		if (same_class(&hypotheses[h], &hypotheses[best]) || s[h].mismatches > 0)
+			continue;
+		mb_buf_printf(alts, "%s%s", alts->len ? ", " : "", hypotheses[h].words);
+	}
+	if (alts->len || class_post[best] < CONFIRMED_POSTERIOR) {
+		out->unconfirmed = true;
+		mb_buf_printf(why, "Unconfirmed: %s also fit%s. ",
+			      alts->len ? alts->data : "other explanations", alts->len ? "" : "");
+		if (!strcmp(out->fault, "domain"))
+			mb_buf_puts(steps, "Not yet confirmed: follow-up sends of a bare variant "
+					   "(plain text, no links) through both pools, or an "
+					   "alternate-domain variant, would separate these.\n");
+	}
+	next_steps_for(&hypotheses[best], steps);
+	return 0;
+}
+
+int mb_verdict_infer(const struct mb_verdict_obs *obs, size_t n, struct mb_verdict *out)
+{
+	struct arm arms[MB_VARIANT_COUNT];
+	struct mb_buf why = MB_BUF_INIT, steps = MB_BUF_INIT, alts = MB_BUF_INIT;
+	int rc = 0;
+
+	memset(out, 0, sizeof *out);
+	count_arms(obs, n, arms);
+	arms_summary(&why, arms);
+	mb_buf_puts(&why, ". ");
+	if (n == 0) {
+		out->fault = "incomplete";
+		mb_buf_puts(&why, "No send was made. ");
+	} else if (!check_incomplete(obs, n, arms, out, &why, &steps)) {
+		rc = conclude(obs, n, arms, out, &why, &steps, &alts);
+	}
+	if (mb_buf_terminate(&why) || mb_buf_terminate(&steps)) {
+		rc = MB_ENOMEM;
+	}
+	/* trailing blank */
+	if (why.len && why.data[why.len - 1] == ' ')
+		why.data[--why.len] = '\0';
+	if (steps.len && steps.data[steps.len - 1] == '\n')
+		steps.data[--steps.len] = '\0';
+	out->summary = mb_buf_steal(&why);
+	out->next_steps = mb_buf_steal(&steps);
+	out->alternatives = alts.len ? mb_buf_steal(&alts) : NULL;
+	mb_buf_free(&alts);
+	if (!out->summary || !out->next_steps)
+		rc = MB_ENOMEM;
+	return rc;
+}
+
+void mb_verdict_clear(struct mb_verdict *v)
+{
+	if (!v)
+		return;
+	free(v->summary);
+	free(v->next_steps);
+	free(v->alternatives);
+	memset(v, 0, sizeof *v);
+}

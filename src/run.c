@@ -6,6 +6,7 @@
 #include "mailbisect/clock.h"
 #include "mailbisect/collect.h"
 #include "mailbisect/imap.h"
+#include "mailbisect/net.h"
 #include "mailbisect/report.h"
 #include "mailbisect/str.h"
 #include "mailbisect/transport.h"
@@ -110,12 +111,16 @@ static int check_variants(struct run_ctx *c, struct mb_err *err)
 	return 0;
 }
 
+/* The pool's transport exists and its relay answers: a dead relay stops the run before any
+ * send, instead of halfway through the variants. */
 static int check_transport(const struct mb_pool_spec *pool, const char *which,
 			   struct mb_err *err)
 {
 	if (!mb_transport_find(pool->transport))
 		return mb_err_set(err, MB_ECONFIG, "pools.%s.transport: unknown transport \"%s\"",
 				  which, pool->transport);
+	if (mb_net_probe(pool->host, pool->port, pool->timeout_seconds * 1000, err))
+		return mb_err_prefix(err, "pools.%s (%s): ", which, pool->name);
 	return 0;
 }
 

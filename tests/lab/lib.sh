@@ -33,23 +33,15 @@ lab_dir_sane() {
 }
 
 # Pids of processes that belong to this lab: their command line, environment (Postfix daemons
-# carry MAIL_CONFIG), working directory or executable refer to the lab dir, or they descend from
-# a master process recorded in the lab. Never matches by program name alone.
+# carry MAIL_CONFIG) or working directory refer to the lab dir. Never matches by program name.
 lab_pids() {
-  local p f
-  for p in /proc/[0-9]*; do
-    p=${p#/proc/}
-    [ "$p" = "$$" ] && continue
-    [ "$p" = "$BASHPID" ] && continue
-    f=0
-    if tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | grep -qF "$MB_LAB_DIR/"; then f=1
-    elif tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qxF "MAIL_CONFIG=$MB_LAB_DIR/esp/etc"; then f=1
-    elif tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qxF "MAIL_CONFIG=$MB_LAB_DIR/receiver/etc"; then f=1
-    else
-      case "$(readlink "/proc/$p/cwd" 2>/dev/null)" in "$MB_LAB_DIR"/*) f=1 ;; esac
-    fi
-    [ $f = 1 ] && echo "$p"
-  done
+  {
+    grep -lsF -z -- "$MB_LAB_DIR/" /proc/[0-9]*/cmdline
+    grep -lsxF -z -e "MAIL_CONFIG=$MB_LAB_DIR/esp/etc" -e "MAIL_CONFIG=$MB_LAB_DIR/receiver/etc" \
+      /proc/[0-9]*/environ
+    stat -c '%N' /proc/[0-9]*/cwd 2>/dev/null | grep -F -- "-> '$MB_LAB_DIR/"
+  } 2>/dev/null | sed -n 's|^.*/proc/\([0-9][0-9]*\)/.*$|\1|p' |
+    grep -vx -e "$$" -e "${BASHPID:-$$}" | sort -un
   return 0
 }
 

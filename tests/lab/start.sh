@@ -58,8 +58,10 @@ umask 022
 mkdir -p "$LAB"
 touch "$MB_LAB_MARKER"
 chmod 0755 "$LAB"
-mkdir -p "$LAB"/{esp/etc,esp/tls,receiver/etc,dovecot/run,dovecot/state,milter,log,secrets,mail}
+mkdir -p "$LAB"/{esp/etc,esp/tls,esp/queue,esp/data,receiver/etc,receiver/queue,receiver/data,dovecot/run,dovecot/state,milter,log,secrets,mail}
 chmod 0700 "$LAB/secrets" "$LAB/esp/tls"
+chown postfix:root "$LAB/esp/data" "$LAB/receiver/data"
+chmod 0700 "$LAB/esp/data" "$LAB/receiver/data"
 chown "$MAIL_UID:$MAIL_GID" "$LAB/mail"
 chmod 0750 "$LAB/mail"
 for d in bounces/Maildir; do

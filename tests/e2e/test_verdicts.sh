@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# End to end: real failing messages through the real lab (ESP relay with two pools, a
+# receiver with policies, bounces read over IMAP) must give the verdicts of DESIGN.md's table.
+source "$(dirname "$0")/lib.sh"
+need_root
+work=$(mktemp -d)
+lab_start
+
+# run_case NAME SCENARIO SPEC -> leaves JSON in $work/NAME.json, exit code in $work/NAME.rc
+run_case() {
+  lab_scenario "$2"
+  local rc=0
+  "$MAILBISECT" run "$MB_SOURCE_DIR/experiments/$3" --json --quiet --db "$work/store.db" \
+    >"$work/$1.json" 2>"$work/$1.err" || rc=$?
+  echo "$rc" >"$work/$1.rc"
+  if [ "$rc" -ne 0 ]; then
+    echo "--- $1 stderr:"
+    cat "$work/$1.err"
+  fi
+}
+
+# A receiver that blocks pool A's address: every primary-pool variant refused with the
+# Outlook-style S3150 text, the alternate pool delivered.
+run_case ip block-pool-a demo-s3150.json
+check "ip: exit code" "$(cat "$work/ip.rc")" 0
+check "ip: verdict" "$(jget "$work/ip.json" 'd["verdict"]["fault"]')" ip
+check "ip: original bounced" "$(jget "$work/ip.json" '[s["state"] for s in d["sends"] if s["variant"]=="original"][0]')" bounced
+check "ip: S3150 text quoted raw" \
+  "$(jget "$work/ip.json" '[s["diagnostic"] for s in d["sends"] if s["variant"]=="original"][0]')" \
+  "550 5.7.1 Messages from [127.0.0.2] weren't sent. Part of their network is on our block list (S3150)"
+check "ip: refused at RCPT" "$(jget "$work/ip.json" '[s["stage"] for s in d["sends"] if s["variant"]=="original"][0]')" rcpt
+check "ip: alternate pool delivered (success DSN)" \
+  "$(jget "$work/ip.json" '[s["state"] for s in d["sends"] if s["variant"]=="alternate-pool"][0]')" delivered
+check "ip: every send has a message id" \
+  "$(jget "$work/ip.json" 'all(s["message_id"].startswith("<mailbisect.") for s in d["sends"])')" True
+
+# A receiver that refuses a link domain in the decoded text: plain-text keeps the URLs and is
+# refused, links-stripped passes.
+run_case links block-link block-link.json
+check "links: verdict" "$(jget "$work/links.json" 'd["verdict"]["fault"]')" content
+check "links: detail" "$(jget "$work/links.json" 'd["verdict"]["detail"]')" links
+check "links: links-stripped delivered" \
+  "$(jget "$work/links.json" '[s["state"] for s in d["sends"] if s["variant"]=="links-stripped"][0]')" delivered
+check "links: plain-text refused with the receiver's words" \
+  "$(jget "$work/links.json" '[s["diagnostic"] for s in d["sends"] if s["variant"]=="plain-text"][0]')" \
+  "554 5.7.1 Email rejected due to security policies"
+
+# A receiver that refuses the From domain (DMARC): every variant refused.
+run_case domain block-from-domain block-from-domain.json
+check "domain: verdict" "$(jget "$work/domain.json" 'd["verdict"]["fault"]')" domain
+check "domain: unconfirmed by elimination" "$(jget "$work/domain.json" 'd["verdict"]["unconfirmed"]')" True
+check "domain: all four bounced" \
+  "$(jget "$work/domain.json" 'sorted(set(s["state"] for s in d["sends"]))')" '["bounced"]'
+check "domain: classified as DMARC authfailure" \
+  "$(jget "$work/domain.json" 'd["sends"][0]["reason"]')" authfailure
+
+# A receiver that accepts everything: every pass confirmed by a success DSN.
+run_case none accept-all accept-all.json
+check "none: verdict" "$(jget "$work/none.json" 'd["verdict"]["fault"]')" not-reproduced
+check "none: all delivered" \
+  "$(jget "$work/none.json" 'sorted(set(s["state"] for s in d["sends"]))')" '["delivered"]'
+check "none: matched by ENVID" \
+  "$(jget "$work/none.json" 'sorted(set(s["matched_by"] for s in d["sends"]))')" '["envid"]'
+
+# `show` prints the same run from the store.
+"$MAILBISECT" show "$(jget "$work/ip.json" 'd["run_id"]')" --db "$work/store.db" >"$work/show.txt"
+check_contains "show: verdict line" "$(cat "$work/show.txt")" "Verdict: ip"
+check_contains "show: S3150 text" "$(cat "$work/show.txt")" "Part of their network is on our block list (S3150)"
+
+rm -rf "$work"
+finish

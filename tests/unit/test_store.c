@@ -1,0 +1,197 @@
+/* Unit tests of the store (journal semantics, reopen, cursor) and of the run plan (interleaved
+ * order, VERP expansion). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mailbisect/run.h"
+#include "mailbisect/store.h"
+
+static char *temp_db(void)
+{
+	char tmpl[] = "/tmp/mb-store-XXXXXX";
+	char *dir = mkdtemp(tmpl);
+	char *path = malloc(256);
+	assert_non_null(dir);
+	snprintf(path, 256, "%s/sub/dir/test.db", dir);
+	return path;
+}
+
+static void plan_send(struct mb_store *s, int64_t run, int seq, const char *variant,
+		      int64_t *id)
+{
+	struct mb_err err = MB_ERR_INIT;
+	char key[32], msgid[64];
+	struct mb_send_row row = {0};
+	snprintf(key, sizeof key, "tok-%d", seq);
+	snprintf(msgid, sizeof msgid, "<mailbisect.tok-%d@x.example>", seq);
+	row.run_id = run;
+	row.seq = seq;
+	row.key = key;
+	row.variant = (char *)variant;
+	row.pool = "pool-a";
+	row.recipient = "alice@victim.example";
+	row.envelope_from = "bounces+tok@bounces.sender.example";
+	row.message_id = msgid;
+	row.factors = MB_FACTOR_PRIMARY_POOL | MB_FACTOR_LINKS;
+	if (mb_store_send_plan(s, &row, id, &err))
+		fail_msg("plan: %s", err.message);
+}
+
+static void test_journal(void **state)
+{
+	struct mb_err err = MB_ERR_INIT;
+	struct mb_store *s;
+	struct mb_send_row *rows, o = {0};
+	size_t n;
+	int64_t run, id1, id2;
+	char *token, *path = temp_db();
+	(void)state;
+
+	if (mb_store_open(&s, path, &err))
+		fail_msg("open: %s", err.message);
+	assert_int_equal(mb_store_run_create(s, "t", "t.json", "{}", "victim.example", &run, &token,
+					     &err),
+			 0);
+	assert_int_equal(strlen(token), 8);
+	plan_send(s, run, 1, "original", &id1);
+	plan_send(s, run, 2, "plain-text", &id2);
+	assert_int_equal(mb_store_send_set_phase(s, id1, MB_PHASE_SUBMITTING, &err), 0);
+	assert_int_equal(mb_store_send_submitted(s, id1, MB_STATE_PENDING, MB_STAGE_DATA, 250,
+						 "2.0.0", "Ok: queued as ABC", "127.0.0.1:2525",
+						 "ABC", &err),
+			 0);
+	assert_int_equal(mb_store_send_submitted(s, id2, MB_STATE_SUBMIT_REFUSED, MB_STAGE_AUTH,
+						 535, "5.7.8", "authentication failed",
+						 "127.0.0.1:2587", NULL, &err),
+			 0);
+	o.id = id1;
+	o.state = MB_STATE_BOUNCED;
+	o.stage = MB_STAGE_RCPT;
+	o.smtp_code = 550;
+	o.enhanced_status = "5.7.1";
+	o.diagnostic = "550 5.7.1 blocked";
+	o.source = MB_SOURCE_DSN;
+	o.reason = "blocked";
+	o.fault = MB_FAULT_IP;
+	o.matched_by = "envid";
+	assert_int_equal(mb_store_send_resolve(s, &o, &err), 0);
+	mb_store_close(s);
+
+	/* reopen: everything persisted */
+	assert_int_equal(mb_store_open(&s, path, &err), 0);
+	assert_int_equal(mb_store_sends_list(s, run, &rows, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(rows[0].state, MB_STATE_BOUNCED);
+	assert_int_equal(rows[0].stage, MB_STAGE_RCPT);
+	assert_int_equal(rows[0].fault, MB_FAULT_IP);
+	assert_string_equal(rows[0].relay_reply, "Ok: queued as ABC");
+	assert_int_equal(rows[0].factors, MB_FACTOR_PRIMARY_POOL | MB_FACTOR_LINKS);
+	/* the relay's own refusal is final and carries the relay's reply as outcome */
+	assert_int_equal(rows[1].state, MB_STATE_SUBMIT_REFUSED);
+	assert_int_equal(rows[1].phase, MB_PHASE_SUBMITTED);
+	assert_int_equal(rows[1].smtp_code, 535);
+	assert_string_equal(rows[1].diagnostic, "authentication failed");
+	mb_store_send_rows_free(rows, n);
+
+	/* neither send is open any more */
+	assert_int_equal(mb_store_sends_open(s, &rows, &n, &err), 0);
+	assert_int_equal(n, 0);
+	mb_store_send_rows_free(rows, n);
+	free(token);
+	mb_store_close(s);
+	free(path);
+}
+
+static void test_cursor(void **state)
+{
+	struct mb_err err = MB_ERR_INIT;
+	struct mb_store *s;
+	uint32_t v, last;
+	char *path = temp_db();
+	(void)state;
+	assert_int_equal(mb_store_open(&s, path, &err), 0);
+	assert_int_equal(mb_store_cursor_get(s, "imap://h/INBOX", "u", &v, &last, &err), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(last, 0);
+	assert_int_equal(mb_store_cursor_set(s, "imap://h/INBOX", "u", 77, 4000000000u, &err), 0);
+	assert_int_equal(mb_store_cursor_get(s, "imap://h/INBOX", "u", &v, &last, &err), 0);
+	assert_int_equal(v, 77);
+	assert_true(last == 4000000000u);
+	mb_store_close(s);
+	free(path);
+}
+
+static void test_unwritable(void **state)
+{
+	struct mb_err err = MB_ERR_INIT;
+	struct mb_store *s = NULL;
+	(void)state;
+	assert_int_equal(mb_store_open(&s, "/proc/mailbisect/x.db", &err), MB_EIO);
+	assert_null(s);
+	assert_non_null(strstr(err.message, "/proc/mailbisect"));
+}
+
+static void test_envelope_sender(void **state)
+{
+	char *a = mb_run_envelope_sender("bounces+{send}@b.example", "1a2b-3");
+	char *b = mb_run_envelope_sender("bounces@b.example", "1a2b-3");
+	(void)state;
+	assert_string_equal(a, "bounces+1a2b-3@b.example");
+	assert_string_equal(b, "bounces@b.example");
+	free(a);
+	free(b);
+}
+
+static void test_plan_interleaved(void **state)
+{
+	struct mb_err err = MB_ERR_INIT;
+	struct mb_spec spec;
+	enum mb_variant variants[] = {MB_VARIANT_ORIGINAL, MB_VARIANT_PLAIN_TEXT,
+				      MB_VARIANT_ALTERNATE_POOL};
+	char *rcpts[] = {"a@victim.example", "b@victim.example"};
+	struct mb_planned_send *plan;
+	size_t n;
+	(void)state;
+	memset(&spec, 0, sizeof spec);
+	spec.variants = variants;
+	spec.n_variants = 3;
+	spec.recipients = rcpts;
+	spec.n_recipients = 2;
+	spec.repeat = 2;
+	spec.max_messages = 12;
+	spec.primary.name = "pool-a";
+	spec.alternate.name = "pool-b";
+	assert_int_equal(mb_run_plan(&spec, &plan, &n, &err), 0);
+	assert_int_equal(n, 12);
+	/* round-robin: variants change fastest, repeats are spread over the whole run */
+	assert_int_equal(plan[0].variant, MB_VARIANT_ORIGINAL);
+	assert_int_equal(plan[1].variant, MB_VARIANT_PLAIN_TEXT);
+	assert_int_equal(plan[2].variant, MB_VARIANT_ALTERNATE_POOL);
+	assert_string_equal(plan[2].pool->name, "pool-b");
+	assert_string_equal(plan[3].recipient, "b@victim.example");
+	assert_int_equal(plan[6].variant, MB_VARIANT_ORIGINAL);
+	assert_int_equal(plan[11].seq, 12);
+	free(plan);
+
+	spec.max_messages = 11;
+	assert_int_equal(mb_run_plan(&spec, &plan, &n, &err), MB_ECONFIG);
+	assert_non_null(strstr(err.message, "12 sends"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_journal),         cmocka_unit_test(test_cursor),
+		cmocka_unit_test(test_unwritable),      cmocka_unit_test(test_envelope_sender),
+		cmocka_unit_test(test_plan_interleaved),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

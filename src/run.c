@@ -131,6 +131,9 @@ static int prepare_run(struct run_ctx *c, struct mb_err *err)
 	char **domains = NULL;
 	int rc;
 
+	/* secrets first: a local mistake must not cost a connection to anyone */
+	if ((rc = mb_spec_check_secrets(s, err)))
+		return rc;
 	if ((rc = mb_message_load(&c->msg, s->message_path, err)))
 		return rc;
 	if ((rc = mb_message_link_domains(c->msg, &domains, err)))

@@ -17,7 +17,7 @@
 #define CONFIRMED_POSTERIOR 0.6
 
 enum factor { F_IP, F_LINKS, F_TEMPLATE, F_DOMAIN };
-enum op { OP_NONE, OP_ONE, OP_AND, OP_OR };
+enum op { OP_NONE, OP_ONE, OP_AND, OP_OR, OP_RANDOM };
 
 struct hypothesis {
 	enum op op;
@@ -47,6 +47,10 @@ static const struct hypothesis hypotheses[] = {
 	 "primary pool and template, only together"},
 	{OP_OR, F_IP, F_TEMPLATE, 0.5, "ip+content", "template", "either-enough",
 	 "primary pool or template, each enough"},
+	/* A filter that refuses at random: every outcome a coin flip. It wins only when outcomes
+	 * contradict every factor explanation too often to be flakes, so a random receiver
+	 * yields "inconclusive" instead of a confident wrong answer. */
+	{OP_RANDOM, 0, 0, 0.3, "inconclusive", NULL, NULL, "outcomes independent of every factor"},
 };
 #define N_HYPOTHESES (sizeof hypotheses / sizeof hypotheses[0])
 
@@ -237,6 +241,10 @@ static void score(const struct mb_verdict_obs *obs, size_t n, struct scored s[])
 			if (c != MB_OBS_PASS && c != MB_OBS_FAIL)
 				continue;
 			fail = c == MB_OBS_FAIL;
+			if (hypotheses[h].op == OP_RANDOM) {
+				logw += log(0.5);
+				continue;
+			}
 			predicted = predicts_fail(&hypotheses[h], &obs[i].factors,
 						  !(fail && before_data(obs[i].stage)));
 			if (fail == predicted) {
@@ -328,6 +336,15 @@ static int conclude(const struct mb_verdict_obs *obs, size_t n, const struct arm
 		if (same_class(&hypotheses[h], &hypotheses[best]) && s[h].weight > s[best].weight)
 			best = h;
 
+	if (hypotheses[best].op == OP_RANDOM) {
+		out->fault = "inconclusive";
+		mb_buf_puts(why, "Outcomes look random: identical sends got different answers, so "
+				 "no factor explains the refusals (a probabilistic filter, or a "
+				 "block that started or lifted during the run). ");
+		mb_buf_puts(steps, "Run again later with a higher repeat; meanwhile treat the "
+				   "receiver as throttling or scoring near its threshold.\n");
+		return 0;
+	}
 	if (s[best].mismatches > 0 &&
 	    (!has_repeats(arms) || class_post[best] < CONFIDENT_POSTERIOR)) {
 		out->fault = "inconclusive";
@@ -349,7 +366,8 @@ static int conclude(const struct mb_verdict_obs *obs, size_t n, const struct arm
 		mb_buf_printf(why, "%d send(s) disagreed with it (a flaky filter?). ",
 			      s[best].mismatches);
 	for (size_t h = 0; h < N_HYPOTHESES; h++) {
-		if (same_class(&hypotheses[h], &hypotheses[best]) || s[h].mismatches > 0)
+		if (same_class(&hypotheses[h], &hypotheses[best]) || s[h].mismatches > 0 ||
+		    hypotheses[h].op == OP_RANDOM)
 			continue;
 		mb_buf_printf(alts, "%s%s", alts->len ? ", " : "", hypotheses[h].words);
 	}

@@ -5,6 +5,7 @@
 #define MAILBISECT_VARIANT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <time.h>
 
 #include "mailbisect/buf.h"
@@ -37,7 +38,13 @@ void mb_message_free(struct mb_message *msg);
  * Borrowed: valid until mb_message_free. */
 const char *mb_message_subject(const struct mb_message *msg);
 const char *mb_message_from(const struct mb_message *msg); /* the address only */
+/* Every address of To (groups included), addresses only, separated by ", ". */
 const char *mb_message_to(const struct mb_message *msg);
+/* The name given to load/parse (the path), for messages. Borrowed. */
+const char *mb_message_name(const struct mb_message *msg);
+/* The message bytes as parsed (an mbox "From " line before the headers is dropped).
+ * Borrowed: valid until mb_message_free. */
+const char *mb_message_data(const struct mb_message *msg, size_t *len);
 
 /* What the message carries: an HTML part; attachment parts (not inline body parts). */
 bool mb_message_has_html(const struct mb_message *msg);
@@ -53,6 +60,12 @@ struct mb_variant_opts {
 	const char *message_id; /* new Message-ID, with angle brackets; required */
 	time_t date;            /* Date header; 0 = now */
 };
+
+/* Link host names that variant v of msg carries (the variant is built, parsed again and
+ * its links collected): what a receiver's URL filter sees in that send. Same format and
+ * ownership as mb_message_link_domains. */
+int mb_variant_link_domains(const struct mb_message *msg, enum mb_variant v, char ***out,
+			    struct mb_err *err);
 
 /* Builds variant v of msg into out (appended) as a complete message with CRLF line ends:
  * Subject/From/To kept, trace headers removed, fresh Message-ID and Date set. */

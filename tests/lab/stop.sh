@@ -13,34 +13,25 @@ keep=${MB_LAB_KEEP:-0}
 
 [ -e "$MB_LAB_MARKER" ] || { echo "mail lab: nothing to stop in $LAB"; exit 0; }
 
-# Postfix: SIGTERM to the master (it takes its whole process group down), as `postfix stop`
-# does, but polled in 50 ms steps instead of postfix-script's 1 s sleeps.
-for inst in esp receiver; do
-  pid=$(lab_read_pid "$LAB/$inst/queue/pid/master.pid") || continue
-  # Only a live postfix master started from this lab.
-  if kill -0 "$pid" 2>/dev/null && [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$LAB/$inst/queue" ]; then
-    kill -TERM "$pid" 2>/dev/null
-    lab_wait_gone "$pid" || {
-      postfix -c "$LAB/$inst/etc" abort >/dev/null 2>&1
-      kill -KILL -- "-$pid" 2>/dev/null
-      lab_wait_gone "$pid"
-    }
-  fi
+# SIGTERM to the Postfix masters (each takes its process group down, as `postfix stop` does),
+# the Dovecot master and the milter, all at once (each needs 1-3 s to exit), then a bounded wait
+# polled in 50 ms steps; what is still alive after ~5 s gets SIGKILL.
+masters=()
+for f in esp/queue/pid/master.pid receiver/queue/pid/master.pid dovecot/run/master.pid milter/milter.pid; do
+  pid=$(lab_read_pid "$LAB/$f") || continue
+  kill -0 "$pid" 2>/dev/null || continue
+  # only a process of this lab (its cwd or command line refers to the lab dir)
+  lab_pids | grep -qx "$pid" || continue
+  kill -TERM "$pid" 2>/dev/null && masters+=("$pid")
 done
-
-# Dovecot: its master pid is in base_dir.
-pid=$(lab_read_pid "$LAB/dovecot/run/master.pid") &&
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null
-    lab_wait_gone "$pid" || { kill -KILL "$pid" 2>/dev/null; lab_wait_gone "$pid"; }
-  fi
-
-# Milter.
-pid=$(lab_read_pid "$LAB/milter/milter.pid") &&
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null
-    lab_wait_gone "$pid" || { kill -KILL "$pid" 2>/dev/null; lab_wait_gone "$pid"; }
-  fi
+if [ ${#masters[@]} -gt 0 ] && ! lab_wait_gone "${masters[@]}"; then
+  for pid in "${masters[@]}"; do
+    kill -0 "$pid" 2>/dev/null || continue
+    echo "mail lab: pid $pid ignored SIGTERM, killing its process group" >&2
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+  done
+  lab_wait_gone "${masters[@]}"
+fi
 
 # Anything else that still refers to the lab dir (a Postfix or Dovecot child that outlived its
 # master): TERM, then KILL.

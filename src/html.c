@@ -21,11 +21,15 @@ struct cut {
 	const char *replacement; /* static text put in place of the range, or NULL */
 };
 
+struct ranges {
+	struct cut *items;
+	size_t n, alloc;
+};
+
 struct editor {
 	const char *src; /* the whole buffer; every gumbo pointer points into it */
 	size_t len;
-	struct cut *cuts;
-	size_t n_cuts, alloc_cuts;
+	struct ranges cuts;
 	mb_url_cb cb;
 	void *ctx;
 	int rc; /* first failure (memory or the callback), then everything stops */
@@ -159,24 +163,28 @@ static bool is_link_target(const char *v)
 
 /* ---- link removal ---- */
 
-static void add_cut(struct editor *ed, const char *from, const char *to, const char *replacement)
+static void add_range(struct editor *ed, struct ranges *list, const char *from, const char *to,
+		      const char *replacement)
 {
-	struct cut *cuts;
-
 	if (ed->rc || !from || from < ed->src || to > ed->src + ed->len || from >= to)
 		return;
-	if (ed->n_cuts == ed->alloc_cuts) {
-		size_t alloc = ed->alloc_cuts ? ed->alloc_cuts * 2 : 32;
-		cuts = realloc(ed->cuts, alloc * sizeof *cuts);
-		if (!cuts) {
+	if (list->n == list->alloc) {
+		size_t alloc = list->alloc ? list->alloc * 2 : 32;
+		struct cut *items = realloc(list->items, alloc * sizeof *items);
+		if (!items) {
 			ed->rc = MB_ENOMEM;
 			return;
 		}
-		ed->cuts = cuts;
-		ed->alloc_cuts = alloc;
+		list->items = items;
+		list->alloc = alloc;
 	}
-	ed->cuts[ed->n_cuts++] = (struct cut){(size_t)(from - ed->src), (size_t)(to - ed->src),
+	list->items[list->n++] = (struct cut){(size_t)(from - ed->src), (size_t)(to - ed->src),
 					      replacement};
+}
+
+static void add_cut(struct editor *ed, const char *from, const char *to, const char *replacement)
+{
+	add_range(ed, &ed->cuts, from, to, replacement);
 }
 
 static void report(struct editor *ed, const char *url, size_t len)
@@ -268,12 +276,13 @@ static void strip_css(struct editor *ed, const char *s, size_t len)
 static void cut_attribute(struct editor *ed, const GumboElement *e, const GumboAttribute *a)
 {
 	const char *from = a->original_name.data, *to;
+	const char *floor = e->original_tag.length ? e->original_tag.data : ed->src;
 
 	if (!from)
 		return;
 	to = a->original_value.length ? a->original_value.data + a->original_value.length
 				      : from + a->original_name.length;
-	while (from > e->original_tag.data && isspace((unsigned char)from[-1]))
+	while (from > floor && isspace((unsigned char)from[-1]))
 		from--;
 	add_cut(ed, from, to, NULL);
 }
@@ -346,8 +355,10 @@ static void strip_element(struct editor *ed, const GumboNode *node)
 {
 	const GumboElement *e = &node->v.element;
 
-	if (e->original_tag.length == 0) /* implied by the parser: no bytes of its own */
+	if (e->original_tag.length == 0) { /* implied: only attributes merged from stray tags */
+		strip_attributes(ed, e);
 		return;
+	}
 	for (size_t k = 0; k < sizeof link_elements / sizeof link_elements[0]; k++) {
 		const char *v;
 		if (link_elements[k].tag != e->tag ||
@@ -413,10 +424,57 @@ static void strip_node(struct editor *ed, const GumboNode *node, int depth)
 	}
 }
 
+static int compare_cuts(const void *a, const void *b)
+{
+	const struct cut *x = a, *y = b;
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	return x->end > y->end ? -1 : x->end < y->end; /* the enclosing range first */
+}
+
+/* The source bytes a node stands for: its tags, or its text as written. */
+static void record_span(struct editor *ed, struct ranges *spans, const GumboNode *node)
+{
+	if (is_element(node)) {
+		const GumboElement *e = &node->v.element;
+		add_range(ed, spans, e->original_tag.data, e->original_tag.data + e->original_tag.length,
+			  NULL);
+		add_range(ed, spans, e->original_end_tag.data,
+			  e->original_end_tag.data + e->original_end_tag.length, NULL);
+	} else if (node->type != GUMBO_NODE_DOCUMENT) {
+		const GumboStringPiece *t = &node->v.text.original_text;
+		add_range(ed, spans, t->data, t->data + t->length, NULL);
+	}
+}
+
+/* Tokens the parser dropped (a <td> outside a table, a second <body>) are in no node, yet a
+ * reader's URL scanner still sees their bytes: scan what no node covers, as text. The
+ * DOCTYPE is the one gap that names a URL without linking to it. */
+static void strip_gaps(struct editor *ed, struct ranges *spans, const char *html, size_t len)
+{
+	size_t pos = (size_t)(html - ed->src), end = pos + len;
+
+	qsort(spans->items, spans->n, sizeof *spans->items, compare_cuts);
+	for (size_t i = 0; i <= spans->n && !ed->rc; i++) {
+		size_t next = i < spans->n ? spans->items[i].start : end;
+		if (next > pos) {
+			const char *gap = ed->src + pos;
+			size_t n = next - pos, blank = 0;
+			while (blank < n && isspace((unsigned char)gap[blank]))
+				blank++;
+			if (!mb_str_istarts(gap + blank, "<!doctype"))
+				strip_text_urls(ed, gap, n);
+		}
+		if (i < spans->n && spans->items[i].end > pos)
+			pos = spans->items[i].end;
+	}
+}
+
 static int strip_document(struct editor *ed, const char *html, size_t len, int depth,
 			  struct mb_err *err)
 {
 	struct walk_stack st = {NULL, 0, 0};
+	struct ranges spans = {NULL, 0, 0};
 	GumboOutput *doc;
 	int rc = parse_html(html, len, &doc, err);
 
@@ -425,20 +483,16 @@ static int strip_document(struct editor *ed, const char *html, size_t len, int d
 	rc = walk_push(&st, doc->document, false, 0);
 	while (!rc && !ed->rc && st.n) {
 		GumboNode *node = st.items[--st.n].node;
+		record_span(ed, &spans, node);
 		strip_node(ed, node, depth);
 		rc = walk_push_children(&st, node);
 	}
+	if (!rc && !ed->rc)
+		strip_gaps(ed, &spans, html, len);
 	free(st.items);
+	free(spans.items);
 	gumbo_destroy_output(&kGumboDefaultOptions, doc);
 	return rc ? rc : ed->rc;
-}
-
-static int compare_cuts(const void *a, const void *b)
-{
-	const struct cut *x = a, *y = b;
-	if (x->start != y->start)
-		return x->start < y->start ? -1 : 1;
-	return x->end > y->end ? -1 : x->end < y->end; /* the enclosing range first */
 }
 
 /* Copies the source without the cut ranges. Ranges may repeat (cloned elements share one
@@ -448,9 +502,9 @@ static int apply_cuts(const struct editor *ed, struct mb_buf *out)
 	size_t pos = 0;
 	int rc = 0;
 
-	qsort(ed->cuts, ed->n_cuts, sizeof *ed->cuts, compare_cuts);
-	for (size_t i = 0; i < ed->n_cuts && !rc; i++) {
-		const struct cut *c = &ed->cuts[i];
+	qsort(ed->cuts.items, ed->cuts.n, sizeof *ed->cuts.items, compare_cuts);
+	for (size_t i = 0; i < ed->cuts.n && !rc; i++) {
+		const struct cut *c = &ed->cuts.items[i];
 		if (c->end <= pos)
 			continue;
 		if (c->start < pos) { /* overlaps the previous cut: remove the rest, plainly */
@@ -470,7 +524,7 @@ static int apply_cuts(const struct editor *ed, struct mb_buf *out)
 int mb_html_strip_links(const char *html, size_t len, struct mb_buf *out, mb_url_cb cb,
 			void *ctx, struct mb_err *err)
 {
-	struct editor ed = {html, len, NULL, 0, 0, cb, ctx, 0};
+	struct editor ed = {html, len, {NULL, 0, 0}, cb, ctx, 0};
 	int rc = strip_document(&ed, html, len, 0, err);
 
 	if (rc == MB_ENOMEM)
@@ -479,7 +533,7 @@ int mb_html_strip_links(const char *html, size_t len, struct mb_buf *out, mb_url
 		rc = apply_cuts(&ed, out);
 	if (rc == MB_ENOMEM)
 		mb_err_set(err, rc, "out of memory editing HTML");
-	free(ed.cuts);
+	free(ed.cuts.items);
 	return rc;
 }
 

@@ -1,5 +1,5 @@
 /* Experiment spec loader: checks the JSON's shape against one table of fields (the table that
- * tests compare with experiments/schema.json and docs/spec.md), then every value, then builds
+ * tests compare with experiments/schema.json and the README), then every value, then builds
  * struct mb_spec. Nothing may be sent from a spec that did not pass here. */
 #include "mailbisect/spec.h"
 #include "mailbisect/file.h"
@@ -323,7 +323,7 @@ static int parse_json(const struct load *ld, const char *json, size_t len, cJSON
 		return syntax_error(ld, json, len, (size_t)(nul - json), "NUL byte in the file");
 	if (only_whitespace(json, len))
 		return fail(ld, MB_EDATA, NULL,
-		            "the file is empty; a spec is a JSON object (see docs/spec.md)");
+		            "the file is empty; a spec is a JSON object (see the README)");
 	root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
 	if (!root) {
 		if (!end)

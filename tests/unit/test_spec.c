@@ -1,6 +1,6 @@
 /* Unit tests of the experiment spec loader: every kind of bad spec (with its error class and the
  * field path in the message), secrets, round trips through mb_spec_to_json, and agreement of the
- * loader's field table with experiments/schema.json, docs/spec.md and the example specs. */
+ * loader's field table with experiments/schema.json, the README and the example specs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1377,7 +1377,7 @@ static void test_experiments(void **state)
 		fail_msg("%d failures", failures);
 }
 
-/* ---- Agreement with experiments/schema.json and docs/spec.md ----------------------------------
+/* ---- Agreement with experiments/schema.json and the README ----------------------------------
  */
 
 static const cJSON *schema_resolve(const cJSON *root, const cJSON *node)
@@ -1602,9 +1602,17 @@ static bool doc_row(const char *docs, const char *path, char cells[5][256])
 
 static void test_docs_agreement(void **state)
 {
-	char *docs = read_text(MB_SOURCE_DIR "/docs/spec.md");
+	char *readme = read_text(MB_SOURCE_DIR "/README.md");
 	struct field_list list;
 	const char *p;
+	/* the spec's section of the README: from its heading to the next top-level heading */
+	char *docs = strstr(readme, "\n## The experiment spec\n");
+	char *section_end;
+
+	assert_non_null(docs);
+	section_end = strstr(docs + 1, "\n## ");
+	if (section_end)
+		*section_end = '\0';
 
 	(void)state;
 	loader_fields(&list);
@@ -1613,7 +1621,7 @@ static void test_docs_agreement(void **state)
 		char path[200], cells[5][256], want[64];
 		doc_path(f->path, path, sizeof path);
 		if (!doc_row(docs, path, cells)) {
-			failed("docs/spec.md: got no table row for `%s`, want one", path);
+			failed("README.md (spec section): got no table row for `%s`, want one", path);
 			continue;
 		}
 		if (strncmp(cells[1], f->type, strlen(f->type)))
@@ -1662,9 +1670,9 @@ static void test_docs_agreement(void **state)
 		for (size_t i = 0; i < list.n && !found; i++)
 			found = !strcmp(list.fields[i].path, loader);
 		if (!found)
-			failed("docs/spec.md: got a row for `%s`, unknown to the loader", path);
+			failed("README.md (spec section): got a row for `%s`, unknown to the loader", path);
 	}
-	free(docs);
+	free(readme);
 	if (failures)
 		fail_msg("%d failures", failures);
 }

@@ -87,6 +87,7 @@ static const struct classify_rule classify_rules[] = {
 	/* -- The envelope sender itself (our bounce domain) refused. */
 	TEXT("rejected", F_DOMAIN, "domain of sender address"),
 	TEXT("domainreputation", F_DOMAIN, "sender address rejected", "using"), /* RHSBL */
+	TEXT("domainreputation", F_DOMAIN, "sender address", "blocked using"),
 	TEXT("rejected", F_DOMAIN, "sender address rejected", "domain not found"),
 	TEXT("rejected", F_DOMAIN, "sender", "domain", "does not exist"),
 	TEXT("rejected", F_DOMAIN, "sender verify failed"),

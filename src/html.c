@@ -246,9 +246,11 @@ static void css_url_content(const char **s, size_t *len)
 }
 
 /* CSS (a <style> element or a style attribute): remote url() becomes "none", a remote
- * @import goes, then any bare URL left (in CSS comments, image-set strings). */
+ * @import goes, and bare URLs between them (CSS comments, image-set strings) go too. */
 static void strip_css(struct editor *ed, const char *s, size_t len)
 {
+	size_t plain = 0; /* start of the stretch not yet scanned for bare URLs */
+
 	for (size_t i = 0; i < len && !ed->rc; i++) {
 		if (len - i >= 4 && strncasecmp(s + i, "url(", 4) == 0) {
 			const char *close = memchr(s + i + 4, ')', len - i - 4), *u = s + i + 4;
@@ -257,11 +259,13 @@ static void strip_css(struct editor *ed, const char *s, size_t len)
 				break;
 			n = (size_t)(close - u);
 			css_url_content(&u, &n);
+			strip_text_urls(ed, s + plain, i - plain);
 			if (mb_textlinks_is_remote(u, n) || mb_str_icontains(u, n, "://")) {
 				report(ed, u, n);
 				add_cut(ed, s + i, close + 1, "none");
 			}
 			i = (size_t)(close - s);
+			plain = i + 1;
 		} else if (len - i >= 7 && strncasecmp(s + i, "@import", 7) == 0) {
 			const char *semi = memchr(s + i, ';', len - i);
 			const char *end = semi ? semi + 1 : s + len;
@@ -269,7 +273,8 @@ static void strip_css(struct editor *ed, const char *s, size_t len)
 				add_cut(ed, s + i, end, NULL);
 		}
 	}
-	strip_text_urls(ed, s, len);
+	if (plain < len)
+		strip_text_urls(ed, s + plain, len - plain);
 }
 
 /* Cuts one attribute with the blanks before it: `<td background="http://x">` -> `<td>`. */

@@ -124,10 +124,13 @@ int mb_textlinks_strip(const char *text, size_t len, struct mb_buf *out, mb_url_
 			return rc;
 		if (enclosed(text, len, s, e))
 			cut_s--, cut_e++;
-		/* Nothing but the URL followed on this line: the blank before it dangles. */
+		/* Nothing but the URL followed on this line: the blank before it dangles. Between
+		 * two blanks, one is enough. */
 		if (cut_e == len || text[cut_e] == '\n' || text[cut_e] == '\r')
 			while (cut_s > pos && (text[cut_s - 1] == ' ' || text[cut_s - 1] == '\t'))
 				cut_s--;
+		else if (cut_s > pos && text[cut_s - 1] == ' ' && text[cut_e] == ' ')
+			cut_s--;
 		if ((rc = mb_buf_append(out, text + pos, cut_s - pos)) != 0)
 			return rc;
 		pos = cut_e;

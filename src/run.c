@@ -472,3 +472,33 @@ int mb_run_verdict(struct mb_store *store, int64_t run_id, struct mb_verdict *ve
 	mb_store_send_rows_free(rows, n);
 	return rc ? mb_err_set(err, rc, "out of memory") : 0;
 }
+
+int mb_run_collect(struct mb_store *store, int64_t run_id, int *resolved, struct mb_err *err)
+{
+	struct mb_run_row run;
+	struct mb_spec *spec = NULL;
+	struct mb_imap *imap = NULL;
+	struct mb_collect_stats stats = {0};
+	char *password = NULL;
+	int rc;
+
+	*resolved = 0;
+	if ((rc = mb_store_run_get(store, run_id, &run, err)))
+		return rc;
+	rc = mb_spec_parse(&spec, run.spec_json, strlen(run.spec_json), run.spec_path, NULL, err);
+	if (!rc && !spec->has_mailbox)
+		rc = mb_err_set(err, MB_ECONFIG, "run %lld has no bounce mailbox to collect from",
+				(long long)run_id);
+	if (!rc)
+		rc = mb_secret_resolve(&spec->mailbox.password, "mailbox", &password, err);
+	if (!rc)
+		rc = mb_imap_open(&imap, spec->mailbox.url, spec->mailbox.user, password, 30, err);
+	if (!rc)
+		rc = mb_collect_pass(store, imap, spec->mailbox.url, spec->mailbox.user, &stats, err);
+	*resolved = stats.resolved;
+	mb_imap_close(imap);
+	free(password);
+	mb_spec_free(spec);
+	mb_store_run_row_clear(&run);
+	return rc;
+}

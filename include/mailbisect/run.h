@@ -37,6 +37,10 @@ struct mb_run_opts {
 int mb_run_execute(const struct mb_spec *spec, struct mb_store *store,
 		   const struct mb_run_opts *opts, int64_t *run_id, struct mb_err *err);
 
+/* Reads the bounce mailbox of a stored run again (slow bounces), with the spec stored with
+ * the run; *resolved counts the sends whose outcome changed. */
+int mb_run_collect(struct mb_store *store, int64_t run_id, int *resolved, struct mb_err *err);
+
 /* Infers the verdict of a stored run from its sends. */
 int mb_run_verdict(struct mb_store *store, int64_t run_id, struct mb_verdict *verdict,
 		   struct mb_err *err);

@@ -55,6 +55,7 @@ static const struct option_def {
 static int cmd_run(struct cli *cli);
 static int cmd_variants(struct cli *cli);
 static int cmd_show(struct cli *cli);
+static int cmd_collect(struct cli *cli);
 
 static const struct command_def {
 	const char *name;
@@ -67,13 +68,15 @@ static const struct command_def {
 	{"variants", "variants SPEC --out DIR", "write the planned variants as .eml files, send nothing",
 	 cmd_variants},
 	{"show", "show RUN [--json] [--db FILE]", "print the report of a stored run", cmd_show},
+	{"collect", "collect RUN [--json] [--db FILE]",
+	 "read the bounce mailbox again for a stored run (slow bounces), then report", cmd_collect},
 };
 
 static void usage(FILE *out)
 {
 	fputs("usage: mailbisect COMMAND [OPTIONS]\n\ncommands:\n", out);
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-		fprintf(out, "  %-48s %s\n", commands[i].usage, commands[i].help);
+		fprintf(out, "  %s\n      %s\n", commands[i].usage, commands[i].help);
 	fputs("\noptions:\n", out);
 	for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
 		fprintf(out, "  %-12s %s\n", options[i].name, options[i].help);
@@ -279,6 +282,13 @@ static int cmd_variants(struct cli *cli)
 	return rc ? fail(&err) : 0;
 }
 
+static int parse_run_id(const char *arg, const char *command, long *run_id)
+{
+	if (!arg || mb_str_to_long(arg, 1, 0x7fffffffL, run_id))
+		return usage_error(command, arg ? arg : "none");
+	return 0;
+}
+
 static int cmd_show(struct cli *cli)
 {
 	struct mb_err err = MB_ERR_INIT;
@@ -286,11 +296,33 @@ static int cmd_show(struct cli *cli)
 	long run_id;
 	int code;
 
-	if (!cli->arg || mb_str_to_long(cli->arg, 1, 0x7fffffffL, &run_id))
-		return usage_error("show needs a run number, got %s", cli->arg ? cli->arg : "none");
+	if ((code = parse_run_id(cli->arg, "show needs a run number, got %s", &run_id)))
+		return code;
 	if (open_store(cli, &store, &err))
 		return fail(&err);
 	code = print_report(cli, store, run_id);
+	mb_store_close(store);
+	return code;
+}
+
+static int cmd_collect(struct cli *cli)
+{
+	struct mb_err err = MB_ERR_INIT;
+	struct mb_store *store;
+	long run_id;
+	int code, resolved;
+
+	if ((code = parse_run_id(cli->arg, "collect needs a run number, got %s", &run_id)))
+		return code;
+	if (open_store(cli, &store, &err))
+		return fail(&err);
+	if (mb_run_collect(store, run_id, &resolved, &err)) {
+		mb_store_close(store);
+		return fail(&err);
+	}
+	code = print_report(cli, store, run_id);
+	if (!code)
+		code = run_exit_code(store, run_id);
 	mb_store_close(store);
 	return code;
 }

@@ -64,4 +64,13 @@ rc=0
 check "variants: exit code" "$rc" 0
 check "variants: files" "$(ls "$work/variants" | tr '\n' ' ')" \
   "alternate-pool.eml links-stripped.eml original.eml plain-text.eml "
+# --help, the README and the exit-code table agree: every command --help lists is documented
+# with the same usage line, and every exit code --help names is in the README's table.
+"$MAILBISECT" --help >"$work/help"
+while read -r usage_line; do
+  check_contains "README documents: mailbisect $usage_line" "$(cat "$MB_SOURCE_DIR/README.md")" "\`mailbisect $usage_line\`"
+done < <(grep -E '^  [a-z]+ ' "$work/help" | sed 's/^  //')
+for code in $(grep -oE '\b[0-9]{2}\b' "$work/help" | sort -u); do
+  check_contains "README exit code $code" "$(cat "$MB_SOURCE_DIR/README.md")" "| $code |"
+done
 finish

@@ -38,11 +38,45 @@ struct editor {
 /* ---- shared: nesting bound, parsing, tree walking ---- */
 
 static const char *const void_or_self_closing[] = {
-	"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
-	"source", "track", "wbr", "basefont", "bgsound", "frame", "keygen",
-	/* closed implicitly by their next sibling, so they do not nest in practice */
-	"p", "li", "td", "th", "tr", "dt", "dd", "option", "optgroup", "thead", "tbody", "tfoot",
-	"colgroup", "caption", "rb", "rt", "rp", "html", "head", "body",
+    "area",
+    "base",
+    "br",
+    "col",
+    "embed",
+    "hr",
+    "img",
+    "input",
+    "link",
+    "meta",
+    "param",
+    "source",
+    "track",
+    "wbr",
+    "basefont",
+    "bgsound",
+    "frame",
+    "keygen",
+    /* closed implicitly by their next sibling, so they do not nest in practice */
+    "p",
+    "li",
+    "td",
+    "th",
+    "tr",
+    "dt",
+    "dd",
+    "option",
+    "optgroup",
+    "thead",
+    "tbody",
+    "tfoot",
+    "colgroup",
+    "caption",
+    "rb",
+    "rt",
+    "rp",
+    "html",
+    "head",
+    "body",
 };
 
 static bool tag_does_not_nest(const char *name, size_t n)
@@ -89,10 +123,10 @@ static int parse_html(const char *html, size_t len, GumboOutput **out, struct mb
 
 	if (len > MB_MAX_HTML_BYTES)
 		return mb_err_set(err, MB_EDATA, "HTML larger than the limit of %u bytes",
-				  MB_MAX_HTML_BYTES);
+		                  MB_MAX_HTML_BYTES);
 	if (nesting_too_deep(html, len))
 		return mb_err_set(err, MB_EDATA, "HTML nested deeper than %d elements",
-				  HTML_MAX_NESTING);
+		                  HTML_MAX_NESTING);
 	options.max_errors = 0; /* parse errors are normal in mail; do not keep them */
 	*out = gumbo_parse_with_options(&options, html, len);
 	return *out ? 0 : mb_err_set(err, MB_ENOMEM, "HTML parser out of memory");
@@ -164,7 +198,7 @@ static bool is_link_target(const char *v)
 /* ---- link removal ---- */
 
 static void add_range(struct editor *ed, struct ranges *list, const char *from, const char *to,
-		      const char *replacement)
+                      const char *replacement)
 {
 	if (ed->rc || !from || from < ed->src || to > ed->src + ed->len || from >= to)
 		return;
@@ -178,8 +212,8 @@ static void add_range(struct editor *ed, struct ranges *list, const char *from, 
 		list->items = items;
 		list->alloc = alloc;
 	}
-	list->items[list->n++] = (struct cut){(size_t)(from - ed->src), (size_t)(to - ed->src),
-					      replacement};
+	list->items[list->n++] =
+	    (struct cut){(size_t)(from - ed->src), (size_t)(to - ed->src), replacement};
 }
 
 static void add_cut(struct editor *ed, const char *from, const char *to, const char *replacement)
@@ -239,7 +273,7 @@ static void css_url_content(const char **s, size_t *len)
 	while (*len && is_blank_or_quote(*s, *len, &skip) && skip <= *len)
 		*s += skip, *len -= skip;
 	while (*len && (isspace((unsigned char)(*s)[*len - 1]) || (*s)[*len - 1] == '"' ||
-			(*s)[*len - 1] == '\'' || (*s)[*len - 1] == ';'))
+	                (*s)[*len - 1] == '\'' || (*s)[*len - 1] == ';'))
 		(*len)--;
 	while (*len >= 6 && strncasecmp(*s + *len - 6, "&quot;", 6) == 0)
 		*len -= 6;
@@ -286,7 +320,7 @@ static void cut_attribute(struct editor *ed, const GumboElement *e, const GumboA
 	if (!from)
 		return;
 	to = a->original_value.length ? a->original_value.data + a->original_value.length
-				      : from + a->original_name.length;
+	                              : from + a->original_name.length;
 	while (from > floor && isspace((unsigned char)from[-1]))
 		from--;
 	add_cut(ed, from, to, NULL);
@@ -319,12 +353,9 @@ static const struct {
 	bool remote_only; /* true: only a remote URL counts; false: any link target */
 	enum tag_action action;
 } link_elements[] = {
-	{GUMBO_TAG_A, "href", false, ACTION_UNWRAP},
-	{GUMBO_TAG_AREA, "href", false, ACTION_DROP},
-	{GUMBO_TAG_IMG, "src", true, ACTION_DROP},
-	{GUMBO_TAG_SOURCE, "src", true, ACTION_DROP},
-	{GUMBO_TAG_SOURCE, "srcset", true, ACTION_DROP},
-	{GUMBO_TAG_LINK, "href", true, ACTION_DROP},
+    {GUMBO_TAG_A, "href", false, ACTION_UNWRAP},     {GUMBO_TAG_AREA, "href", false, ACTION_DROP},
+    {GUMBO_TAG_IMG, "src", true, ACTION_DROP},       {GUMBO_TAG_SOURCE, "src", true, ACTION_DROP},
+    {GUMBO_TAG_SOURCE, "srcset", true, ACTION_DROP}, {GUMBO_TAG_LINK, "href", true, ACTION_DROP},
 };
 
 /* An end tag really belongs to the element only when it is spelled </a ...>: gumbo reports
@@ -337,7 +368,7 @@ static bool is_own_end_tag(const GumboElement *e)
 	return t->length > n + 2 && t->data[0] == '<' && t->data[1] == '/' &&
 	       strncasecmp(t->data + 2, name, n) == 0 &&
 	       (t->data[n + 2] == '>' || t->data[n + 2] == '/' ||
-		isspace((unsigned char)t->data[n + 2]));
+	        isspace((unsigned char)t->data[n + 2]));
 }
 
 static void apply_element_action(struct editor *ed, const GumboElement *e, enum tag_action act)
@@ -346,14 +377,15 @@ static void apply_element_action(struct editor *ed, const GumboElement *e, enum 
 
 	for (unsigned i = 0; i < e->attributes.length; i++) {
 		const GumboAttribute *a = e->attributes.data[i];
-		if (!mb_str_istarts(a->name, "xmlns") && (mb_textlinks_has_url(a->value, strlen(a->value)) ||
-							  mb_str_ieq(a->name, "href")))
+		if (!mb_str_istarts(a->name, "xmlns") &&
+		    (mb_textlinks_has_url(a->value, strlen(a->value)) ||
+		     mb_str_ieq(a->name, "href")))
 			report_value(ed, a->value);
 	}
 	add_cut(ed, tag, tag + e->original_tag.length, NULL);
 	if (act == ACTION_UNWRAP && is_own_end_tag(e))
 		add_cut(ed, e->original_end_tag.data,
-			e->original_end_tag.data + e->original_end_tag.length, NULL);
+		        e->original_end_tag.data + e->original_end_tag.length, NULL);
 }
 
 static void strip_element(struct editor *ed, const GumboNode *node)
@@ -370,7 +402,7 @@ static void strip_element(struct editor *ed, const GumboNode *node)
 		    !(v = attribute(node, link_elements[k].attribute)))
 			continue;
 		if (link_elements[k].remote_only ? mb_textlinks_has_url(v, strlen(v))
-						 : is_link_target(v)) {
+		                                 : is_link_target(v)) {
 			apply_element_action(ed, e, link_elements[k].action);
 			return;
 		}
@@ -379,7 +411,7 @@ static void strip_element(struct editor *ed, const GumboNode *node)
 }
 
 static int strip_document(struct editor *ed, const char *html, size_t len, int depth,
-			  struct mb_err *err);
+                          struct mb_err *err);
 
 /* <!--...--> holds markup for some readers (Outlook's <!--[if mso]> VML buttons): edit its
  * inside as HTML of its own. Other comment-like tokens are scanned as text. */
@@ -442,10 +474,10 @@ static void record_span(struct editor *ed, struct ranges *spans, const GumboNode
 {
 	if (is_element(node)) {
 		const GumboElement *e = &node->v.element;
-		add_range(ed, spans, e->original_tag.data, e->original_tag.data + e->original_tag.length,
-			  NULL);
+		add_range(ed, spans, e->original_tag.data,
+		          e->original_tag.data + e->original_tag.length, NULL);
 		add_range(ed, spans, e->original_end_tag.data,
-			  e->original_end_tag.data + e->original_end_tag.length, NULL);
+		          e->original_end_tag.data + e->original_end_tag.length, NULL);
 	} else if (node->type != GUMBO_NODE_DOCUMENT) {
 		const GumboStringPiece *t = &node->v.text.original_text;
 		add_range(ed, spans, t->data, t->data + t->length, NULL);
@@ -459,7 +491,8 @@ static void strip_gaps(struct editor *ed, struct ranges *spans, const char *html
 {
 	size_t pos = (size_t)(html - ed->src), end = pos + len;
 
-	qsort(spans->items, spans->n, sizeof *spans->items, compare_cuts);
+	if (spans->n)
+		qsort(spans->items, spans->n, sizeof *spans->items, compare_cuts);
 	for (size_t i = 0; i <= spans->n && !ed->rc; i++) {
 		size_t next = i < spans->n ? spans->items[i].start : end;
 		if (next > pos) {
@@ -476,7 +509,7 @@ static void strip_gaps(struct editor *ed, struct ranges *spans, const char *html
 }
 
 static int strip_document(struct editor *ed, const char *html, size_t len, int depth,
-			  struct mb_err *err)
+                          struct mb_err *err)
 {
 	struct walk_stack st = {NULL, 0, 0};
 	struct ranges spans = {NULL, 0, 0};
@@ -507,7 +540,8 @@ static int apply_cuts(const struct editor *ed, struct mb_buf *out)
 	size_t pos = 0;
 	int rc = 0;
 
-	qsort(ed->cuts.items, ed->cuts.n, sizeof *ed->cuts.items, compare_cuts);
+	if (ed->cuts.n)
+		qsort(ed->cuts.items, ed->cuts.n, sizeof *ed->cuts.items, compare_cuts);
 	for (size_t i = 0; i < ed->cuts.n && !rc; i++) {
 		const struct cut *c = &ed->cuts.items[i];
 		if (c->end <= pos)
@@ -526,8 +560,8 @@ static int apply_cuts(const struct editor *ed, struct mb_buf *out)
 	return rc ? rc : mb_buf_terminate(out);
 }
 
-int mb_html_strip_links(const char *html, size_t len, struct mb_buf *out, mb_url_cb cb,
-			void *ctx, struct mb_err *err)
+int mb_html_strip_links(const char *html, size_t len, struct mb_buf *out, mb_url_cb cb, void *ctx,
+                        struct mb_err *err)
 {
 	struct editor ed = {html, len, {NULL, 0, 0}, cb, ctx, 0};
 	int rc = strip_document(&ed, html, len, 0, err);
@@ -547,17 +581,17 @@ int mb_html_strip_links(const char *html, size_t len, struct mb_buf *out, mb_url
 struct text_writer {
 	struct mb_buf *out;
 	bool keep_urls;
-	int breaks;  /* line breaks owed before the next text */
-	bool space;  /* a blank is owed before the next text */
+	int breaks; /* line breaks owed before the next text */
+	bool space; /* a blank is owed before the next text */
 	int in_pre;
 	int rc;
 };
 
 /* Elements whose content is not text a reader sees. */
 static const GumboTag skipped_tags[] = {
-	GUMBO_TAG_HEAD,   GUMBO_TAG_SCRIPT, GUMBO_TAG_STYLE,  GUMBO_TAG_TEMPLATE,
-	GUMBO_TAG_NOSCRIPT, GUMBO_TAG_OBJECT, GUMBO_TAG_IFRAME, GUMBO_TAG_SVG,
-	GUMBO_TAG_MATH,   GUMBO_TAG_MAP,    GUMBO_TAG_SELECT, GUMBO_TAG_TITLE,
+    GUMBO_TAG_HEAD,     GUMBO_TAG_SCRIPT, GUMBO_TAG_STYLE,  GUMBO_TAG_TEMPLATE,
+    GUMBO_TAG_NOSCRIPT, GUMBO_TAG_OBJECT, GUMBO_TAG_IFRAME, GUMBO_TAG_SVG,
+    GUMBO_TAG_MATH,     GUMBO_TAG_MAP,    GUMBO_TAG_SELECT, GUMBO_TAG_TITLE,
 };
 
 /* Block elements and the line breaks around them (2 = a blank line). */
@@ -565,18 +599,18 @@ static const struct {
 	GumboTag tag;
 	int breaks;
 } block_tags[] = {
-	{GUMBO_TAG_P, 2},	   {GUMBO_TAG_H1, 2},	      {GUMBO_TAG_H2, 2},
-	{GUMBO_TAG_H3, 2},	   {GUMBO_TAG_H4, 2},	      {GUMBO_TAG_H5, 2},
-	{GUMBO_TAG_H6, 2},	   {GUMBO_TAG_TABLE, 2},      {GUMBO_TAG_BLOCKQUOTE, 2},
-	{GUMBO_TAG_UL, 2},	   {GUMBO_TAG_OL, 2},	      {GUMBO_TAG_PRE, 2},
-	{GUMBO_TAG_DL, 2},	   {GUMBO_TAG_HR, 2},	      {GUMBO_TAG_DIV, 1},
-	{GUMBO_TAG_TR, 1},	   {GUMBO_TAG_TD, 1},	      {GUMBO_TAG_TH, 1},
-	{GUMBO_TAG_LI, 1},	   {GUMBO_TAG_DT, 1},	      {GUMBO_TAG_DD, 1},
-	{GUMBO_TAG_SECTION, 1},	   {GUMBO_TAG_ARTICLE, 1},    {GUMBO_TAG_HEADER, 1},
-	{GUMBO_TAG_FOOTER, 1},	   {GUMBO_TAG_NAV, 1},	      {GUMBO_TAG_ASIDE, 1},
-	{GUMBO_TAG_CENTER, 1},	   {GUMBO_TAG_ADDRESS, 1},    {GUMBO_TAG_FORM, 1},
-	{GUMBO_TAG_FIGURE, 1},	   {GUMBO_TAG_FIGCAPTION, 1}, {GUMBO_TAG_CAPTION, 1},
-	{GUMBO_TAG_MAIN, 1},	   {GUMBO_TAG_BODY, 1},
+    {GUMBO_TAG_P, 2},       {GUMBO_TAG_H1, 2},         {GUMBO_TAG_H2, 2},
+    {GUMBO_TAG_H3, 2},      {GUMBO_TAG_H4, 2},         {GUMBO_TAG_H5, 2},
+    {GUMBO_TAG_H6, 2},      {GUMBO_TAG_TABLE, 2},      {GUMBO_TAG_BLOCKQUOTE, 2},
+    {GUMBO_TAG_UL, 2},      {GUMBO_TAG_OL, 2},         {GUMBO_TAG_PRE, 2},
+    {GUMBO_TAG_DL, 2},      {GUMBO_TAG_HR, 2},         {GUMBO_TAG_DIV, 1},
+    {GUMBO_TAG_TR, 1},      {GUMBO_TAG_TD, 1},         {GUMBO_TAG_TH, 1},
+    {GUMBO_TAG_LI, 1},      {GUMBO_TAG_DT, 1},         {GUMBO_TAG_DD, 1},
+    {GUMBO_TAG_SECTION, 1}, {GUMBO_TAG_ARTICLE, 1},    {GUMBO_TAG_HEADER, 1},
+    {GUMBO_TAG_FOOTER, 1},  {GUMBO_TAG_NAV, 1},        {GUMBO_TAG_ASIDE, 1},
+    {GUMBO_TAG_CENTER, 1},  {GUMBO_TAG_ADDRESS, 1},    {GUMBO_TAG_FORM, 1},
+    {GUMBO_TAG_FIGURE, 1},  {GUMBO_TAG_FIGCAPTION, 1}, {GUMBO_TAG_CAPTION, 1},
+    {GUMBO_TAG_MAIN, 1},    {GUMBO_TAG_BODY, 1},
 };
 
 static bool tag_in(GumboTag tag, const GumboTag *tags, size_t n)
@@ -631,7 +665,7 @@ static void flush_owed(struct text_writer *w)
 		for (int n = trailing_newlines(w->out); n < w->breaks && !w->rc; n++)
 			w->rc = mb_buf_putc(w->out, '\n');
 	} else if (w->space && w->out->data[w->out->len - 1] != '\n' &&
-		   w->out->data[w->out->len - 1] != ' ') {
+	           w->out->data[w->out->len - 1] != ' ') {
 		w->rc = mb_buf_putc(w->out, ' ');
 	}
 	w->breaks = 0;
@@ -689,7 +723,8 @@ static void write_link_target(struct text_writer *w, const char *href, size_t ma
 	while (n && isspace((unsigned char)*shown))
 		shown++, n--;
 	if (!w->keep_urls || !n ||
-	    (w->out->len > mark && mb_str_icontains(w->out->data + mark, w->out->len - mark, shown)))
+	    (w->out->len > mark &&
+	     mb_str_icontains(w->out->data + mark, w->out->len - mark, shown)))
 		return;
 	w->space = w->out->len > mark;
 	flush_owed(w);
@@ -765,7 +800,7 @@ static int render_text(struct text_writer *w, GumboOutput *doc)
 }
 
 int mb_html_to_text(const char *html, size_t len, bool keep_urls, struct mb_buf *out,
-		    struct mb_err *err)
+                    struct mb_err *err)
 {
 	struct mb_buf text = MB_BUF_INIT;
 	struct text_writer w = {&text, keep_urls, 0, false, 0, 0};
@@ -780,7 +815,7 @@ int mb_html_to_text(const char *html, size_t len, bool keep_urls, struct mb_buf 
 	/* Without URLs means none at all: also those written as text in the HTML. */
 	if (!rc)
 		rc = keep_urls ? mb_buf_append(out, text.data, text.len)
-			       : mb_textlinks_strip(text.data, text.len, out, NULL, NULL);
+		               : mb_textlinks_strip(text.data, text.len, out, NULL, NULL);
 	mb_buf_free(&text);
 	return rc ? mb_err_set(err, rc, "out of memory rendering HTML as text") : 0;
 }

@@ -19,7 +19,7 @@ struct mb_message {
 
 /* Header fields of which a real message has at least one. */
 static const char *const message_fields[] = {
-	"From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type", "Received",
+    "From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type", "Received",
 };
 
 /* GMime's one-time global set-up: the only global state this module has. */
@@ -64,8 +64,7 @@ static bool is_message_field(const char *name, size_t n)
 /* Checks the header block the way a receiver would see it, before GMime (which accepts any
  * bytes at all) gets it: every line bounded, the first line a header field, and at least
  * one field that only messages have. */
-static int check_header_block(const char *data, size_t len, const char *name,
-			      struct mb_err *err)
+static int check_header_block(const char *data, size_t len, const char *name, struct mb_err *err)
 {
 	size_t pos = 0, next, fields = 0, line_no = 0;
 	bool message_like = false;
@@ -75,45 +74,46 @@ static int check_header_block(const char *data, size_t len, const char *name,
 		line_no++;
 		if (end - pos > MB_MAX_LINE_BYTES)
 			return mb_err_set(err, MB_EDATA, "%s: header line %zu longer than %u bytes",
-					  name, line_no, MB_MAX_LINE_BYTES);
+			                  name, line_no, MB_MAX_LINE_BYTES);
 		if (end == pos)
 			break; /* the blank line that ends the header block */
 		if (memchr(data + pos, '\0', end - pos))
 			return mb_err_set(err, MB_EDATA,
-					  "%s: not a MIME message: NUL byte in header line %zu", name,
-					  line_no);
+			                  "%s: not a MIME message: NUL byte in header line %zu",
+			                  name, line_no);
 		if (data[pos] != ' ' && data[pos] != '\t') {
 			n = field_name_length(data + pos, end - pos);
 			if (n == 0 && line_no == 1)
-				return mb_err_set(err, MB_EDATA,
-						  "%s: not a MIME message: it does not start with a "
-						  "header field",
-						  name);
+				return mb_err_set(
+				    err, MB_EDATA,
+				    "%s: not a MIME message: it does not start with a "
+				    "header field",
+				    name);
 			if (n == 0)
 				break; /* GMime, like receivers, takes the rest as body */
 			message_like = message_like || is_message_field(data + pos, n);
 			if (++fields > MB_MAX_HEADERS)
 				return mb_err_set(err, MB_EDATA, "%s: more than %d header fields",
-						  name, MB_MAX_HEADERS);
+				                  name, MB_MAX_HEADERS);
 		} else if (line_no == 1) {
-			return mb_err_set(err, MB_EDATA,
-					  "%s: not a MIME message: it starts with a continuation line",
-					  name);
+			return mb_err_set(
+			    err, MB_EDATA,
+			    "%s: not a MIME message: it starts with a continuation line", name);
 		}
 		pos = next;
 	}
 	if (!message_like)
-		return mb_err_set(err, MB_EDATA,
-				  "%s: not a MIME message: no From, To, Subject, Date, MIME-Version "
-				  "or Content-Type header",
-				  name);
+		return mb_err_set(
+		    err, MB_EDATA,
+		    "%s: not a MIME message: no From, To, Subject, Date, MIME-Version "
+		    "or Content-Type header",
+		    name);
 	return 0;
 }
 
 /* GMime's parser recurses once per nested multipart or message, without a limit of its own:
  * count the content types that can nest before it sees the bytes. */
-static int check_nesting_bound(const char *data, size_t len, const char *name,
-			       struct mb_err *err)
+static int check_nesting_bound(const char *data, size_t len, const char *name, struct mb_err *err)
 {
 	static const char *const nesting_types[] = {"multipart/", "message/"};
 	size_t count = 0;
@@ -123,8 +123,8 @@ static int check_nesting_bound(const char *data, size_t len, const char *name,
 		while ((p = mb_str_icontains(p, (size_t)(end - p), nesting_types[k])) != NULL) {
 			p += strlen(nesting_types[k]);
 			if (++count > MB_MAX_MIME_PARTS)
-				return mb_err_set(err, MB_EDATA, "%s: more than %d MIME parts", name,
-						  MB_MAX_MIME_PARTS);
+				return mb_err_set(err, MB_EDATA, "%s: more than %d MIME parts",
+				                  name, MB_MAX_MIME_PARTS);
 		}
 	}
 	return 0;
@@ -163,10 +163,10 @@ static int check_structure(GMimeMessage *mime, const char *name, struct mb_err *
 		count_parts(body, 1, &lw);
 	if (lw.too_deep)
 		return mb_err_set(err, MB_EDATA, "%s: MIME parts nested deeper than %d levels",
-				  name, MB_MAX_MIME_DEPTH);
+		                  name, MB_MAX_MIME_DEPTH);
 	if (lw.parts > MB_MAX_MIME_PARTS)
 		return mb_err_set(err, MB_EDATA, "%s: more than %d MIME parts", name,
-				  MB_MAX_MIME_PARTS);
+		                  MB_MAX_MIME_PARTS);
 	return 0;
 }
 
@@ -191,9 +191,8 @@ static const char *first_address(InternetAddressList *list)
 		if (INTERNET_ADDRESS_IS_MAILBOX(a))
 			return internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(a));
 		if (INTERNET_ADDRESS_IS_GROUP(a)) {
-			const char *inner =
-				first_address(internet_address_group_get_members(
-					INTERNET_ADDRESS_GROUP(a)));
+			const char *inner = first_address(
+			    internet_address_group_get_members(INTERNET_ADDRESS_GROUP(a)));
 			if (inner)
 				return inner;
 		}
@@ -214,7 +213,7 @@ static char *all_addresses(InternetAddressList *list)
 			addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(a));
 		else if (INTERNET_ADDRESS_IS_GROUP(a))
 			addr = inner = all_addresses(
-				internet_address_group_get_members(INTERNET_ADDRESS_GROUP(a)));
+			    internet_address_group_get_members(INTERNET_ADDRESS_GROUP(a)));
 		if (addr && *addr && (buf.len ? mb_buf_puts(&buf, ", ") : 0) == 0)
 			mb_buf_puts(&buf, addr);
 		free(inner);
@@ -252,14 +251,14 @@ static int check_bytes(const char *data, size_t len, const char *name, struct mb
 		return mb_err_set(err, MB_EDATA, "%s: not a MIME message: the file is empty", name);
 	if (len > MB_MAX_MESSAGE_BYTES)
 		return mb_err_set(err, MB_EDATA, "%s: larger than the limit of %u bytes", name,
-				  MB_MAX_MESSAGE_BYTES);
+		                  MB_MAX_MESSAGE_BYTES);
 	if ((rc = check_header_block(data, len, name, err)) != 0)
 		return rc;
 	return check_nesting_bound(data, len, name, err);
 }
 
 int mb_message_parse(struct mb_message **out, const char *data, size_t len, const char *name,
-		     struct mb_err *err)
+                     struct mb_err *err)
 {
 	struct mb_message *msg;
 	size_t skip = skip_mbox_separator(data, len);
@@ -280,9 +279,9 @@ int mb_message_parse(struct mb_message **out, const char *data, size_t len, cons
 	msg->mime = parse_bytes(msg->data, msg->len);
 	if (!msg->mime)
 		rc = mb_err_set(err, MB_EDATA, "%s: not a MIME message: GMime could not parse it",
-				name);
+		                name);
 	else if ((rc = check_structure(msg->mime, name, err)) == 0 &&
-		 (rc = read_header_values(msg)) != 0)
+	         (rc = read_header_values(msg)) != 0)
 		mb_err_set(err, rc, "%s: out of memory", name);
 	if (rc) {
 		mb_message_free(msg);

@@ -8,14 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_WRAP_DEPTH 4  /* redirect inside redirect inside ... */
+#define MAX_WRAP_DEPTH    4 /* redirect inside redirect inside ... */
 #define MAX_DECODE_ROUNDS 3 /* percent-encoding applied again by each wrapper */
-#define MAX_HOST_BYTES 255
+#define MAX_HOST_BYTES    255
 
 /* Where a URL may begin. The percent-encoded forms appear alone when a wrapper URL was split
  * or pasted; "www." needs a word boundary so e-mail domains are not taken for links. */
 static const char *const url_starts[] = {
-	"http://", "https://", "ftp://", "http%3a%2f%2f", "https%3a%2f%2f", "www.",
+    "http://", "https://", "ftp://", "http%3a%2f%2f", "https%3a%2f%2f", "www.",
 };
 
 /* Suffixes that end prose or HTML text rather than the URL before them. */
@@ -71,11 +71,12 @@ static size_t trim_url_end(const char *text, size_t start, size_t end, size_t mi
 			continue;
 		}
 		for (size_t k = 0; k < 3 && !trimmed; k++)
-			if (last == pairs[k][1] && count_byte(text + start, end - start, pairs[k][0]) <
-							   count_byte(text + start, end - start, pairs[k][1]))
+			if (last == pairs[k][1] &&
+			    count_byte(text + start, end - start, pairs[k][0]) <
+			        count_byte(text + start, end - start, pairs[k][1]))
 				end--, trimmed = true;
-		for (size_t k = 0; k < sizeof entity_suffixes / sizeof entity_suffixes[0] && !trimmed;
-		     k++) {
+		for (size_t k = 0;
+		     k < sizeof entity_suffixes / sizeof entity_suffixes[0] && !trimmed; k++) {
 			size_t n = strlen(entity_suffixes[k]);
 			if (end - min_end > n && starts_with(text + end - n, n, entity_suffixes[k]))
 				end -= n, trimmed = true;
@@ -112,8 +113,7 @@ static bool enclosed(const char *text, size_t len, size_t s, size_t e)
 	return false;
 }
 
-int mb_textlinks_strip(const char *text, size_t len, struct mb_buf *out, mb_url_cb cb,
-		       void *ctx)
+int mb_textlinks_strip(const char *text, size_t len, struct mb_buf *out, mb_url_cb cb, void *ctx)
 {
 	size_t pos = 0, s, e;
 	int rc;
@@ -145,7 +145,7 @@ static void trim_blanks_quotes(const char **s, size_t *len)
 	while (*len && (isspace((unsigned char)**s) || **s == '"' || **s == '\''))
 		(*s)++, (*len)--;
 	while (*len && (isspace((unsigned char)(*s)[*len - 1]) || (*s)[*len - 1] == '"' ||
-			(*s)[*len - 1] == '\''))
+	                (*s)[*len - 1] == '\''))
 		(*len)--;
 }
 
@@ -256,7 +256,7 @@ static int encoded_target_hosts(const char *s, size_t len, mb_url_cb cb, void *c
 	if (!copy)
 		return MB_ENOMEM;
 	for (int round = 0; round < MAX_DECODE_ROUNDS && !starts_with(copy, n, "http://") &&
-			    !starts_with(copy, n, "https://");
+	                    !starts_with(copy, n, "https://");
 	     round++)
 		n = percent_decode(copy, n);
 	rc = hosts_at_depth(copy, n, cb, ctx, depth + 1);

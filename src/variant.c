@@ -36,19 +36,29 @@ static const struct {
 	bool alternate_pool;
 	build_fn build;
 } variants[MB_VARIANT_COUNT] = {
-	[MB_VARIANT_ORIGINAL] = {"original", false, build_as_received},
-	[MB_VARIANT_PLAIN_TEXT] = {"plain-text", false, build_plain_text},
-	[MB_VARIANT_LINKS_STRIPPED] = {"links-stripped", false, build_links_stripped},
-	[MB_VARIANT_ALTERNATE_POOL] = {"alternate-pool", true, build_as_received},
-	[MB_VARIANT_NO_ATTACHMENTS] = {"no-attachments", false, build_no_attachments},
-	[MB_VARIANT_BARE] = {"bare", false, build_bare},
+    [MB_VARIANT_ORIGINAL] = {"original", false, build_as_received},
+    [MB_VARIANT_PLAIN_TEXT] = {"plain-text", false, build_plain_text},
+    [MB_VARIANT_LINKS_STRIPPED] = {"links-stripped", false, build_links_stripped},
+    [MB_VARIANT_ALTERNATE_POOL] = {"alternate-pool", true, build_as_received},
+    [MB_VARIANT_NO_ATTACHMENTS] = {"no-attachments", false, build_no_attachments},
+    [MB_VARIANT_BARE] = {"bare", false, build_bare},
 };
 
 /* Trace fields of the first delivery: a resend must look like new mail to the ESP. */
 static const char *const trace_fields[] = {
-	"Received", "DKIM-Signature", "DomainKey-Signature", "Authentication-Results",
-	"Return-Path", "Delivered-To", "Received-SPF", "Message-ID", "Date", "Bcc",
-	"Status", "Content-Length", "Lines",
+    "Received",
+    "DKIM-Signature",
+    "DomainKey-Signature",
+    "Authentication-Results",
+    "Return-Path",
+    "Delivered-To",
+    "Received-SPF",
+    "Message-ID",
+    "Date",
+    "Bcc",
+    "Status",
+    "Content-Length",
+    "Lines",
 };
 /* Whole families: ARC sets, resend traces and X- fields written by filters on the way. */
 static const char *const trace_prefixes[] = {"ARC-", "Resent-", "X-"};
@@ -57,8 +67,8 @@ static const char *const kept_x_fields[] = {"X-Mailer", "X-Priority", "X-MSMail-
 
 /* Charsets where every ASCII byte means ASCII, so tags and URLs can be cut in place. */
 static const char *const ascii_compatible_charsets[] = {
-	"us-ascii", "ascii", "utf-8", "utf8",	    "iso-8859-", "iso8859",  "iso_8859",
-	"latin",    "windows-125", "cp125", "x-cp125", "koi8",	    "tis-620", "ansi_x3.4",
+    "us-ascii", "ascii",       "utf-8", "utf8",    "iso-8859-", "iso8859", "iso_8859",
+    "latin",    "windows-125", "cp125", "x-cp125", "koi8",      "tis-620", "ansi_x3.4",
 };
 
 const char *mb_variant_name(enum mb_variant v)
@@ -121,7 +131,8 @@ static int host_set_steal(struct host_set *set, char ***out)
 {
 	if (!set->items && !(set->items = calloc(1, sizeof *set->items)))
 		return MB_ENOMEM;
-	qsort(set->items, set->n, sizeof *set->items, compare_strings);
+	if (set->n)
+		qsort(set->items, set->n, sizeof *set->items, compare_strings);
 	*out = set->items;
 	set->items = NULL;
 	set->n = set->alloc = 0;
@@ -171,7 +182,7 @@ static void set_content(GMimePart *part, const char *data, size_t len)
 {
 	GMimeStream *mem = g_mime_stream_mem_new_with_buffer(data, len);
 	GMimeDataWrapper *content =
-		g_mime_data_wrapper_new_with_stream(mem, GMIME_CONTENT_ENCODING_DEFAULT);
+	    g_mime_data_wrapper_new_with_stream(mem, GMIME_CONTENT_ENCODING_DEFAULT);
 
 	g_mime_part_set_content(part, content);
 	g_object_unref(content);
@@ -182,8 +193,8 @@ static bool is_ascii_compatible(const char *charset)
 {
 	if (!charset || !*charset)
 		return true;
-	for (size_t k = 0; k < sizeof ascii_compatible_charsets / sizeof ascii_compatible_charsets[0];
-	     k++)
+	for (size_t k = 0;
+	     k < sizeof ascii_compatible_charsets / sizeof ascii_compatible_charsets[0]; k++)
 		if (mb_str_istarts(charset, ascii_compatible_charsets[k]))
 			return true;
 	return false;
@@ -191,13 +202,13 @@ static bool is_ascii_compatible(const char *charset)
 
 /* Converts with iconv through GLib; false when the bytes are not valid in from. */
 static bool convert(const char *data, size_t len, const char *to, const char *from,
-		    struct mb_buf *out)
+                    struct mb_buf *out)
 {
 	gsize written = 0;
 	gchar *converted = g_convert(data, (gssize)len, g_mime_charset_iconv_name(to),
-				     g_mime_charset_iconv_name(from), NULL, &written, NULL);
-	bool ok = converted && mb_buf_append(out, converted, written) == 0 &&
-		  mb_buf_terminate(out) == 0;
+	                             g_mime_charset_iconv_name(from), NULL, &written, NULL);
+	bool ok =
+	    converted && mb_buf_append(out, converted, written) == 0 && mb_buf_terminate(out) == 0;
 
 	g_free(converted);
 	return ok;
@@ -209,14 +220,14 @@ static const char *content_type_text(GMimeObject *obj, char *text, size_t size)
 	const char *charset = g_mime_object_get_content_type_parameter(obj, "charset");
 
 	snprintf(text, size, "%s/%s%s%s", ct ? g_mime_content_type_get_media_type(ct) : "text",
-		 ct ? g_mime_content_type_get_media_subtype(ct) : "plain",
-		 charset ? "; charset=" : "", charset ? charset : "");
+	         ct ? g_mime_content_type_get_media_subtype(ct) : "plain",
+	         charset ? "; charset=" : "", charset ? charset : "");
 	return text;
 }
 
 /* Names the part in an error: "newsletter.eml: part 1.2 (text/html; charset=utf-8): ...". */
 static int part_error(struct build *b, GMimeObject *obj, const char *where, int rc,
-		      const char *what)
+                      const char *what)
 {
 	char type[128];
 	content_type_text(obj, type, sizeof type);
@@ -228,7 +239,7 @@ static int part_error(struct build *b, GMimeObject *obj, const char *where, int 
 /* ---- links-stripped (and link collection): one walk over every inline text part ---- */
 
 static int edit_links(struct build *b, const char *data, size_t len, bool html,
-		      struct mb_buf *edited)
+                      struct mb_buf *edited)
 {
 	if (html)
 		return mb_html_strip_links(data, len, edited, collect_url, b, b->err);
@@ -251,16 +262,18 @@ static int strip_text_part(struct build *b, GMimePart *part, bool html, const ch
 	else if (multibyte && !convert(decoded.data, decoded.len, "utf-8", charset, &utf8))
 		rc = part_error(b, obj, where, MB_EDATA, "cannot convert the text to UTF-8");
 	else if ((rc = edit_links(b, source->data, source->len, html, &edited)) != 0)
-		rc = html ? part_error(b, obj, where, rc, NULL) : part_error(b, obj, where, rc, "out of memory");
+		rc = html ? part_error(b, obj, where, rc, NULL)
+		          : part_error(b, obj, where, rc, "out of memory");
 	if (!rc && b->apply &&
 	    (edited.len != source->len || memcmp(edited.data, source->data, edited.len) != 0)) {
-		mb_buf_reset(&decoded);
+		if (multibyte)
+			mb_buf_reset(&decoded); /* reused for the text in its own charset again */
 		if (multibyte && !convert(edited.data, edited.len, charset, "utf-8", &decoded))
 			rc = part_error(b, obj, where, MB_EDATA,
-					"cannot convert the edited text back to its charset");
+			                "cannot convert the edited text back to its charset");
 		else
 			set_content(part, multibyte ? decoded.data : edited.data,
-				    multibyte ? decoded.len : edited.len);
+			            multibyte ? decoded.len : edited.len);
 	}
 	mb_buf_free(&decoded);
 	mb_buf_free(&utf8);
@@ -278,7 +291,7 @@ static bool has_media_type(GMimeObject *obj, const char *type, const char *subty
 static bool is_html(GMimeObject *obj)
 {
 	const char *subtype =
-		g_mime_content_type_get_media_subtype(g_mime_object_get_content_type(obj));
+	    g_mime_content_type_get_media_subtype(g_mime_object_get_content_type(obj));
 	return subtype && mb_str_icontains(subtype, strlen(subtype), "html") != NULL;
 }
 
@@ -301,7 +314,7 @@ static int strip_object(struct build *b, GMimeObject *obj, const char *where, in
 {
 	if (depth > MB_MAX_MIME_DEPTH)
 		return mb_err_set(b->err, MB_EDATA, "%s: MIME parts nested deeper than %d levels",
-				  b->name, MB_MAX_MIME_DEPTH);
+		                  b->name, MB_MAX_MIME_DEPTH);
 	if (GMIME_IS_MULTIPART(obj))
 		return strip_multipart(b, GMIME_MULTIPART(obj), where, depth);
 	if (GMIME_IS_MESSAGE_PART(obj)) {
@@ -337,8 +350,8 @@ static GMimeObject *find_body(GMimeObject *obj, const char *subtype, int depth)
 	if (GMIME_IS_MULTIPART(obj)) {
 		GMimeMultipart *mp = GMIME_MULTIPART(obj);
 		for (int i = 0; i < g_mime_multipart_get_count(mp); i++) {
-			GMimeObject *found = find_body(g_mime_multipart_get_part(mp, i), subtype,
-						       depth + 1);
+			GMimeObject *found =
+			    find_body(g_mime_multipart_get_part(mp, i), subtype, depth + 1);
 			if (found)
 				return found;
 		}
@@ -415,9 +428,9 @@ static GMimeObject *new_text_part(const char *text, size_t len)
 	GMimeTextPart *part = g_mime_text_part_new_with_subtype("plain");
 	g_mime_object_set_content_type_parameter(GMIME_OBJECT(part), "charset", "utf-8");
 	g_mime_part_set_content_encoding(GMIME_PART(part),
-					 needs_quoted_printable(text, len)
-						 ? GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE
-						 : GMIME_CONTENT_ENCODING_7BIT);
+	                                 needs_quoted_printable(text, len)
+	                                     ? GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE
+	                                     : GMIME_CONTENT_ENCODING_7BIT);
 	set_content(GMIME_PART(part), text, len);
 	return GMIME_OBJECT(part);
 }
@@ -453,10 +466,11 @@ static int make_plain(struct build *b, bool keep_urls)
 	if (!body || !(text = find_body(body, "plain", 0))) {
 		html = body ? find_body(body, "html", 0) : NULL;
 		if (!html)
-			return mb_err_set(b->err, MB_EDATA,
-					  "%s: no text/plain or text/html part to make a plain-text "
-					  "variant from",
-					  b->name);
+			return mb_err_set(
+			    b->err, MB_EDATA,
+			    "%s: no text/plain or text/html part to make a plain-text "
+			    "variant from",
+			    b->name);
 		return text_from_html(b, html, keep_urls);
 	}
 	g_object_ref(text);
@@ -488,7 +502,8 @@ static bool is_attachment(GMimeObject *obj, bool in_related)
 
 	if (GMIME_IS_MESSAGE_PART(obj))
 		return !disposition ||
-		       !mb_str_ieq(g_mime_content_disposition_get_disposition(disposition), "inline");
+		       !mb_str_ieq(g_mime_content_disposition_get_disposition(disposition),
+		                   "inline");
 	if (!GMIME_IS_PART(obj))
 		return false;
 	if (g_mime_part_is_attachment(GMIME_PART(obj)))
@@ -571,7 +586,8 @@ static void set_fresh_headers(GMimeMessage *mime, const struct mb_variant_opts *
 	char date[64];
 
 	for (int i = g_mime_header_list_get_count(list) - 1; i >= 0; i--)
-		if (is_trace_field(g_mime_header_get_name(g_mime_header_list_get_header_at(list, i))))
+		if (is_trace_field(
+		        g_mime_header_get_name(g_mime_header_list_get_header_at(list, i))))
 			g_mime_header_list_remove_at(list, i);
 	mb_clock_rfc5322(opts->date ? opts->date : time(NULL), date, sizeof date);
 	g_mime_object_set_header(GMIME_OBJECT(mime), "Date", date, NULL);
@@ -590,12 +606,12 @@ static int write_crlf(struct build *b, struct mb_buf *out)
 	if (g_mime_object_write_to_stream(GMIME_OBJECT(b->mime), NULL, filtered) < 0 ||
 	    g_mime_stream_flush(filtered) < 0)
 		rc = mb_err_set(b->err, MB_ESOFTWARE, "%s: GMime could not write the variant",
-				b->name);
+		                b->name);
 	if (!rc && (stream_to_buf(mem, out) ||
-		    ((out->len < 2 || memcmp(out->data + out->len - 2, "\r\n", 2) != 0) &&
-		     mb_buf_puts(out, "\r\n"))))
+	            ((out->len < 2 || memcmp(out->data + out->len - 2, "\r\n", 2) != 0) &&
+	             mb_buf_puts(out, "\r\n"))))
 		rc = mb_err_set(b->err, MB_ENOMEM, "%s: variant larger than the output limit",
-				b->name);
+		                b->name);
 	g_object_unref(unix2dos);
 	g_object_unref(filtered);
 	g_object_unref(mem);
@@ -637,7 +653,7 @@ static bool valid_message_id(const char *id)
 }
 
 int mb_variant_build(const struct mb_message *msg, enum mb_variant v,
-		     const struct mb_variant_opts *opts, struct mb_buf *out, struct mb_err *err)
+                     const struct mb_variant_opts *opts, struct mb_buf *out, struct mb_err *err)
 {
 	struct build b = {NULL, NULL, true, NULL, err};
 	int rc;
@@ -646,8 +662,8 @@ int mb_variant_build(const struct mb_message *msg, enum mb_variant v,
 		return mb_err_set(err, MB_EUSAGE, "unknown variant %d", (int)v);
 	if (!opts || !valid_message_id(opts->message_id))
 		return mb_err_set(err, MB_EUSAGE,
-				  "variant %s: a Message-ID like <id@domain> is required",
-				  variants[v].name);
+		                  "variant %s: a Message-ID like <id@domain> is required",
+		                  variants[v].name);
 	if ((rc = build_open(&b, msg, err)) == 0 && (rc = variants[v].build(&b)) == 0) {
 		set_fresh_headers(b.mime, opts);
 		rc = write_crlf(&b, out);
@@ -698,7 +714,7 @@ int mb_message_link_domains(const struct mb_message *msg, char ***out, struct mb
 }
 
 int mb_variant_link_domains(const struct mb_message *msg, enum mb_variant v, char ***out,
-			    struct mb_err *err)
+                            struct mb_err *err)
 {
 	static const char probe_id[] = "<link-domains@mailbisect.invalid>";
 	struct mb_variant_opts opts = {probe_id, 1};

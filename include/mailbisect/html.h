@@ -18,14 +18,14 @@
  * other byte is copied unchanged. html may use any ASCII-compatible charset; multibyte
  * charsets must be converted to UTF-8 first. cb (may be NULL) sees each removed URL.
  * Errors: MB_EDATA (too large, nested too deeply), MB_ENOMEM, or cb's nonzero value. */
-int mb_html_strip_links(const char *html, size_t len, struct mb_buf *out, mb_url_cb cb,
-			void *ctx, struct mb_err *err);
+int mb_html_strip_links(const char *html, size_t len, struct mb_buf *out, mb_url_cb cb, void *ctx,
+                        struct mb_err *err);
 
 /* Appends a plain-text rendering of UTF-8 html to out (UTF-8, LF line ends, ends with one
  * newline): block elements become line breaks, entities are decoded, script/style/head are
  * dropped, images give their alt text. With keep_urls a link is written "anchor text <URL>";
  * without it no URL is left in the text at all. Errors as mb_html_strip_links. */
 int mb_html_to_text(const char *html, size_t len, bool keep_urls, struct mb_buf *out,
-		    struct mb_err *err);
+                    struct mb_err *err);
 
 #endif

@@ -22,8 +22,7 @@ bool mb_textlinks_find(const char *text, size_t len, size_t from, size_t *start,
 /* Appends text without its URLs to out. A URL in <...>, (...) or [...] goes with its
  * brackets; a space left dangling at the end of a line goes too. cb (may be NULL) sees each
  * removed URL. Returns 0, MB_ENOMEM, or cb's nonzero value. */
-int mb_textlinks_strip(const char *text, size_t len, struct mb_buf *out, mb_url_cb cb,
-		       void *ctx);
+int mb_textlinks_strip(const char *text, size_t len, struct mb_buf *out, mb_url_cb cb, void *ctx);
 
 /* True when s (a URL or attribute value; surrounding blanks and quotes ignored) points
  * somewhere remote: http:, https:, ftp:, a scheme-relative //host, or www.host. cid:, data:,

@@ -310,7 +310,9 @@ class SocketmapHandler(socketserver.StreamRequestHandler):
                 local = local.split("+", 1)[0]
                 for k, args in load_rules(SCENARIO):
                     if k == "mailbox_full" and args and args[0].lower() == local:
-                        reply = "OK error:5.2.2 Mailbox full"
+                        # Not error:5.2.2 -- smtpd would then refuse the recipient at RCPT time.
+                        # The mailboxfull pipe transport accepts and bounces afterwards.
+                        reply = "OK mailboxfull:"
                         log("socketmap %s -> mailbox full" % key)
                         break
             try:

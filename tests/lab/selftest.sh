@@ -103,8 +103,9 @@ wait_dsn() {
   while :; do
     for f in "$MB_LAB_BOUNCE_MAILDIR"/new/* "$MB_LAB_BOUNCE_MAILDIR"/cur/*; do
       [ -f "$f" ] || continue
-      if grep -qx "Original-Envelope-Id: $envid"$'\r\?' "$f" &&
-        grep -qix "Action: $action"$'\r\?' "$f"; then
+      # Maildir files may carry CRLF or LF line ends; compare without the CR.
+      if tr -d '\r' <"$f" | grep -qxF "Original-Envelope-Id: $envid" &&
+        tr -d '\r' <"$f" | grep -qixF "Action: $action"; then
         echo "$f"
         return 0
       fi
@@ -356,26 +357,26 @@ fi
 sw() { swaks --server 127.0.0.1 --port "$MB_LAB_AUTH_PORT" --from sender@sender.example \
   --to alice@victim.example --helo selftest.sender.example "$@"; }
 out=$(sw --quit-after MAIL 2>&1)
-if echo "$out" | grep -q '^<\** *5[0-9][0-9] '; then
-  pass "AUTH port: MAIL without STARTTLS/AUTH refused ($(echo "$out" | grep -m1 '^<\** *5' | tr -d '\r'))"
+if echo "$out" | grep -qE '^<~?\** *5[0-9][0-9] '; then
+  pass "AUTH port: MAIL without STARTTLS/AUTH refused ($(echo "$out" | grep -m1 -E '^<~?\** *5' | tr -d '\r'))"
 else
   fail "AUTH port: MAIL without STARTTLS/AUTH not refused: $out"
 fi
 out=$(sw --tls --quit-after MAIL 2>&1)
-if echo "$out" | grep -q '^<\** *5[0-9][0-9] '; then
-  pass "AUTH port: MAIL over STARTTLS without AUTH refused ($(echo "$out" | grep -m1 '^<\** *5' | tr -d '\r'))"
+if echo "$out" | grep -qE '^<~?\** *5[0-9][0-9] '; then
+  pass "AUTH port: MAIL over STARTTLS without AUTH refused ($(echo "$out" | grep -m1 -E '^<~?\** *5' | tr -d '\r'))"
 else
   fail "AUTH port: MAIL over STARTTLS without AUTH not refused: $out"
 fi
 out=$(SWAKS_OPT_auth_password=wrong-password sw --tls --auth PLAIN --auth-user "$MB_LAB_SMTP_USER" 2>&1)
-if echo "$out" | grep -q '^<\** *535 '; then
+if echo "$out" | grep -qE '^<~?\** *535 '; then
   pass "AUTH port: a wrong password is refused (535)"
 else
   fail "AUTH port: wrong password not refused: $out"
 fi
 out=$(SWAKS_OPT_auth_password=$(cat "$MB_LAB_SMTP_PASSWORD_FILE") sw --tls --auth PLAIN \
   --auth-user "$MB_LAB_SMTP_USER" --header "Message-ID: <auth.$RUN@sender.example>" 2>&1)
-if echo "$out" | grep -q '^<\** *235 ' && echo "$out" | grep -q '^<\** *250 .*queued'; then
+if echo "$out" | grep -qE '^<~?\** *235 ' && echo "$out" | grep -qE '^<~?\** *250 .*queued'; then
   pass "AUTH port: STARTTLS + AUTH PLAIN with the password file accepted"
   check "AUTH port: the authenticated message reaches alice's Maildir" \
     wait_delivered alice "auth.$RUN@sender.example" 5

@@ -287,12 +287,23 @@ EOF
 127.0.0.10:2500 inet n  -       n       -       -       smtpd
 EOF
   cat <<EOF
+# mailbox_full users (scenario): accepted at SMTP time, then bounced by the receiver with 5.2.2
+# (pipe(8) takes an enhanced status code at the start of the command output).
+mailboxfull unix -      n       n       -       -       pipe
+  flags=R user=$MAIL_USER:$MAIL_GROUP argv=/bin/sh $LAB/receiver/mailbox-full.sh \${recipient}
 # Final delivery for victim.example (success DSNs say "Action: delivered").
 dovecot   unix  -       n       n       -       -       pipe
   flags=DORXhu user=$MAIL_USER:$MAIL_GROUP argv=/usr/lib/dovecot/dovecot-lda -c $LAB/dovecot/dovecot.conf -e -f \${sender} -a \${original_recipient} -d \${user}@\${nexthop}
 EOF
   master_common
 } >"$LAB/receiver/etc/master.cf"
+
+cat >"$LAB/receiver/mailbox-full.sh" <<'SH'
+# mailbisect mail lab: the receiver's "mailbox full" delivery agent (see mailboxfull in master.cf).
+printf '5.2.2 <%s>: Mailbox full: quota exceeded\n' "$1"
+exit 73
+SH
+chmod 0644 "$LAB/receiver/mailbox-full.sh"
 
 # --- Dovecot -----------------------------------------------------------------------------------
 cat >"$LAB/dovecot/dovecot.conf" <<EOF

@@ -16,6 +16,14 @@
 #include <unistd.h>
 
 /* Everything a run holds while it executes; freed by run_ctx_clear. */
+/* Set when a pool's relay refused us in a way no other message would change (login, sender,
+ * connection, TLS): the rest of that pool's sends are not tried, so a wrong password is not
+ * hammered into an account lockout in the middle of an incident. */
+struct pool_failure {
+	char *why; /* NULL while the pool is fine */
+	enum mb_state state;
+};
+
 struct run_ctx {
 	const struct mb_spec *spec;
 	struct mb_store *store;
@@ -30,6 +38,8 @@ struct run_ctx {
 	size_t n_plan;
 	int64_t run_id;
 	char *token;
+	struct pool_failure primary_failed;
+	struct pool_failure alternate_failed;
 };
 
 int mb_run_plan(const struct mb_spec *spec, struct mb_planned_send **out, size_t *n,
@@ -83,6 +93,8 @@ static void run_ctx_clear(struct run_ctx *c)
 	free(c->primary_password);
 	free(c->alternate_password);
 	free(c->mailbox_password);
+	free(c->primary_failed.why);
+	free(c->alternate_failed.why);
 	mb_imap_close(c->imap);
 	free(c->plan);
 	free(c->token);
@@ -255,6 +267,59 @@ static const char *pool_password(const struct run_ctx *c, const struct mb_pool_s
 	return pool == &c->spec->alternate ? c->alternate_password : c->primary_password;
 }
 
+static struct pool_failure *pool_failed(struct run_ctx *c, const struct mb_pool_spec *pool)
+{
+	return pool == &c->spec->alternate ? &c->alternate_failed : &c->primary_failed;
+}
+
+/* True when the answer says the relay will refuse every message of this pool alike: it
+ * refused us before the message itself was looked at (connect, EHLO, AUTH, MAIL FROM, RCPT
+ * at our own relay), or we could not talk to it at all (connection, TLS). */
+static bool pool_wide_failure(const struct mb_send_result *res)
+{
+	if (res->state == MB_STATE_SUBMIT_REFUSED)
+		return res->stage != MB_STAGE_DATA;
+	if (res->state == MB_STATE_ERROR)
+		return res->stage == MB_STAGE_CONNECT || res->stage == MB_STAGE_HELO ||
+		       res->stage == MB_STAGE_AUTH || res->stage == MB_STAGE_UNKNOWN;
+	return false;
+}
+
+static int note_pool_failure(struct run_ctx *c, const struct mb_planned_send *p,
+			     const struct mb_send_row *row, const struct mb_send_result *res,
+			     struct mb_err *err)
+{
+	struct pool_failure *f = pool_failed(c, p->pool);
+	struct mb_buf why = MB_BUF_INIT;
+
+	if (mb_buf_printf(&why, "send %s: %s at %s: %s", row->key, mb_state_name(res->state),
+			  mb_stage_name(res->stage), res->text ? res->text : ""))
+		return mb_err_set(err, MB_ENOMEM, "out of memory");
+	free(f->why);
+	f->why = mb_buf_steal(&why);
+	f->state = res->state;
+	fprintf(stderr, "%smailbisect: pool %s: %s; its other sends are not tried\n",
+		c->opts->progress ? "\n" : "", p->pool->name, f->why);
+	return 0;
+}
+
+/* Records a send that is not tried because its pool already failed pool-wide. */
+static int skip_one(struct run_ctx *c, const struct mb_planned_send *p,
+		    const struct mb_send_row *row, struct mb_err *err)
+{
+	const struct pool_failure *f = pool_failed(c, p->pool);
+	struct mb_buf text = MB_BUF_INIT;
+	int rc;
+
+	if (mb_buf_printf(&text, "not sent: pool %s failed earlier in this run (%s)",
+			  p->pool->name, f->why))
+		return mb_err_set(err, MB_ENOMEM, "out of memory");
+	rc = mb_store_send_submitted(c->store, row->id, f->state, MB_STAGE_UNKNOWN, 0, "",
+				     text.data, NULL, NULL, err);
+	mb_buf_free(&text);
+	return rc;
+}
+
 /* Submits one journaled send and records the transport's answer. */
 static int submit_one(struct run_ctx *c, const struct mb_planned_send *p,
 		      const struct mb_send_row *row, struct mb_err *err)
@@ -278,6 +343,8 @@ static int submit_one(struct run_ctx *c, const struct mb_planned_send *p,
 		return rc;
 	rc = mb_store_send_submitted(c->store, row->id, res.state, res.stage, res.code,
 				     res.enhanced, res.text, res.relay, res.queue_id, err);
+	if (!rc && pool_wide_failure(&res))
+		rc = note_pool_failure(c, p, row, &res, err);
 	mb_send_result_clear(&res);
 	return rc;
 }
@@ -349,6 +416,10 @@ static int send_all(struct run_ctx *c, struct mb_err *err)
 	for (size_t i = 0; i < n && i < c->n_plan && !rc && !stopped(c); i++) {
 		if (rows[i].phase != MB_PHASE_PLANNED)
 			continue;
+		if (pool_failed(c, c->plan[i].pool)->why) {
+			rc = skip_one(c, &c->plan[i], &rows[i], err);
+			continue;
+		}
 		if (i > 0 && (rc = wait_collecting(c, c->spec->pacing_ms, err)))
 			break;
 		if (stopped(c))

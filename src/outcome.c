@@ -5,34 +5,30 @@
 #include <string.h>
 
 static const char *const state_names[MB_STATE_COUNT] = {
-	[MB_STATE_PENDING] = "pending",
-	[MB_STATE_DELIVERED] = "delivered",
-	[MB_STATE_ACCEPTED] = "accepted",
-	[MB_STATE_BOUNCED] = "bounced",
-	[MB_STATE_DEFERRED] = "deferred",
-	[MB_STATE_SUBMIT_REFUSED] = "submit-refused",
-	[MB_STATE_SUPPRESSED] = "suppressed",
-	[MB_STATE_ERROR] = "error",
+    [MB_STATE_PENDING] = "pending",       [MB_STATE_DELIVERED] = "delivered",
+    [MB_STATE_ACCEPTED] = "accepted",     [MB_STATE_BOUNCED] = "bounced",
+    [MB_STATE_DEFERRED] = "deferred",     [MB_STATE_SUBMIT_REFUSED] = "submit-refused",
+    [MB_STATE_SUPPRESSED] = "suppressed", [MB_STATE_ERROR] = "error",
 };
 
 static const char *const stage_names[MB_STAGE_COUNT] = {
-	[MB_STAGE_UNKNOWN] = "unknown", [MB_STAGE_CONNECT] = "connect", [MB_STAGE_HELO] = "helo",
-	[MB_STAGE_AUTH] = "auth",       [MB_STAGE_MAIL] = "mail",       [MB_STAGE_RCPT] = "rcpt",
-	[MB_STAGE_DATA] = "data",
+    [MB_STAGE_UNKNOWN] = "unknown", [MB_STAGE_CONNECT] = "connect", [MB_STAGE_HELO] = "helo",
+    [MB_STAGE_AUTH] = "auth",       [MB_STAGE_MAIL] = "mail",       [MB_STAGE_RCPT] = "rcpt",
+    [MB_STAGE_DATA] = "data",
 };
 
 static const char *const fault_names[MB_FAULT_COUNT] = {
-	[MB_FAULT_UNKNOWN] = "unknown",     [MB_FAULT_IP] = "ip",
-	[MB_FAULT_DOMAIN] = "domain",       [MB_FAULT_CONTENT] = "content",
-	[MB_FAULT_RECIPIENT] = "recipient", [MB_FAULT_TRANSIENT] = "transient",
-	[MB_FAULT_SENDER_SIDE] = "sender-side",
+    [MB_FAULT_UNKNOWN] = "unknown",         [MB_FAULT_IP] = "ip",
+    [MB_FAULT_DOMAIN] = "domain",           [MB_FAULT_CONTENT] = "content",
+    [MB_FAULT_RECIPIENT] = "recipient",     [MB_FAULT_TRANSIENT] = "transient",
+    [MB_FAULT_SENDER_SIDE] = "sender-side",
 };
 
 static const char *const source_names[MB_SOURCE_COUNT] = {
-	[MB_SOURCE_NONE] = "none",
-	[MB_SOURCE_SMTP] = "smtp",
-	[MB_SOURCE_DSN] = "dsn",
-	[MB_SOURCE_WINDOW] = "window",
+    [MB_SOURCE_NONE] = "none",
+    [MB_SOURCE_SMTP] = "smtp",
+    [MB_SOURCE_DSN] = "dsn",
+    [MB_SOURCE_WINDOW] = "window",
 };
 
 static int lookup(const char *const *names, int count, const char *name)

@@ -169,7 +169,7 @@ static void print_send(FILE *out, const struct mb_send_row *r)
 {
 	const char *text = r->diagnostic ? r->diagnostic : NULL;
 	fprintf(out, "  #%-3d %-15s %-10s %-15s", r->seq, r->variant, r->pool,
-		mb_state_name(r->state));
+	        mb_state_name(r->state));
 	if (r->stage != MB_STAGE_UNKNOWN && r->state != MB_STATE_ACCEPTED &&
 	    r->state != MB_STATE_DELIVERED)
 		fprintf(out, " at %s", mb_stage_name(r->stage));
@@ -192,7 +192,7 @@ int mb_report_text(struct mb_store *store, int64_t run_id, FILE *out, struct mb_
 	if (rc)
 		return rc;
 	fprintf(out, "Run %lld (%s) to %s, %s\n", (long long)d.run.id, d.run.name, d.run.domain,
-		d.run.status);
+	        d.run.status);
 	fprintf(out, "Verdict: %s", v->fault);
 	if (v->detail)
 		fprintf(out, " (%s)", v->detail);

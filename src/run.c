@@ -43,7 +43,7 @@ struct run_ctx {
 };
 
 int mb_run_plan(const struct mb_spec *spec, struct mb_planned_send **out, size_t *n,
-		struct mb_err *err)
+                struct mb_err *err)
 {
 	long total = mb_spec_planned_sends(spec);
 	struct mb_planned_send *plan;
@@ -52,8 +52,9 @@ int mb_run_plan(const struct mb_spec *spec, struct mb_planned_send **out, size_t
 	*out = NULL;
 	*n = 0;
 	if (total <= 0 || total > spec->max_messages)
-		return mb_err_set(err, MB_ECONFIG, "%s: plan needs %ld sends but max_messages is %ld",
-				  spec->path ? spec->path : "spec", total, spec->max_messages);
+		return mb_err_set(err, MB_ECONFIG,
+		                  "%s: plan needs %ld sends but max_messages is %ld",
+		                  spec->path ? spec->path : "spec", total, spec->max_messages);
 	plan = calloc((size_t)total, sizeof *plan);
 	if (!plan)
 		return mb_err_set(err, MB_ENOMEM, "out of memory");
@@ -63,8 +64,9 @@ int mb_run_plan(const struct mb_spec *spec, struct mb_planned_send **out, size_t
 				struct mb_planned_send *p = &plan[k++];
 				p->seq = (int)k;
 				p->variant = spec->variants[v];
-				p->pool = mb_variant_uses_alternate_pool(p->variant) ? &spec->alternate
-										     : &spec->primary;
+				p->pool = mb_variant_uses_alternate_pool(p->variant)
+				              ? &spec->alternate
+				              : &spec->primary;
 				p->recipient = spec->recipients[i];
 			}
 	*out = plan;
@@ -117,20 +119,19 @@ static int check_variants(struct run_ctx *c, struct mb_err *err)
 		int rc = mb_variant_build(c->msg, c->spec->variants[v], &vo, &out, err);
 		mb_buf_free(&out);
 		if (rc)
-			return mb_err_prefix(err, "variant %s: ",
-					     mb_variant_name(c->spec->variants[v]));
+			return mb_err_prefix(err,
+			                     "variant %s: ", mb_variant_name(c->spec->variants[v]));
 	}
 	return 0;
 }
 
 /* The pool's transport exists and its relay answers: a dead relay stops the run before any
  * send, instead of halfway through the variants. */
-static int check_transport(const struct mb_pool_spec *pool, const char *which,
-			   struct mb_err *err)
+static int check_transport(const struct mb_pool_spec *pool, const char *which, struct mb_err *err)
 {
 	if (!mb_transport_find(pool->transport))
 		return mb_err_set(err, MB_ECONFIG, "pools.%s.transport: unknown transport \"%s\"",
-				  which, pool->transport);
+		                  which, pool->transport);
 	if (mb_net_probe(pool->host, pool->port, pool->timeout_seconds * 1000, err))
 		return mb_err_prefix(err, "pools.%s (%s): ", which, pool->name);
 	return 0;
@@ -162,27 +163,27 @@ static int prepare_run(struct run_ctx *c, struct mb_err *err)
 		return rc;
 	if (s->primary.auth_user &&
 	    (rc = mb_secret_resolve(&s->primary.auth_password, "pools.primary.auth",
-				    &c->primary_password, err)))
+	                            &c->primary_password, err)))
 		return rc;
 	if (plan_uses_alternate(c)) {
 		if ((rc = check_transport(&s->alternate, "alternate", err)))
 			return rc;
 		if (s->alternate.auth_user &&
 		    (rc = mb_secret_resolve(&s->alternate.auth_password, "pools.alternate.auth",
-					    &c->alternate_password, err)))
+		                            &c->alternate_password, err)))
 			return rc;
 	}
 	if (s->has_mailbox) {
 		struct mb_collect_stats stats;
 		if ((rc = mb_secret_resolve(&s->mailbox.password, "mailbox", &c->mailbox_password,
-					    err)))
+		                            err)))
 			return rc;
 		if ((rc = mb_imap_open(&c->imap, s->mailbox.url, s->mailbox.user,
-				       c->mailbox_password, 30, err)))
+		                       c->mailbox_password, 30, err)))
 			return rc;
 		/* a first pass proves the mailbox works and catches the cursor up */
-		if ((rc = mb_collect_pass(c->store, c->imap, s->mailbox.url, s->mailbox.user, &stats,
-					  err)))
+		if ((rc = mb_collect_pass(c->store, c->imap, s->mailbox.url, s->mailbox.user,
+		                          &stats, err)))
 			return rc;
 	}
 	return 0;
@@ -225,7 +226,7 @@ static int journal_plan(struct run_ctx *c, struct mb_err *err)
 		return rc;
 	}
 	rc = mb_store_run_create(c->store, s->name, s->path, spec_json, s->domain, &c->run_id,
-				 &c->token, err);
+	                         &c->token, err);
 	free(spec_json);
 	for (size_t i = 0; i < c->n_plan && !rc; i++) {
 		const struct mb_planned_send *p = &c->plan[i];
@@ -286,43 +287,43 @@ static bool pool_wide_failure(const struct mb_send_result *res)
 }
 
 static int note_pool_failure(struct run_ctx *c, const struct mb_planned_send *p,
-			     const struct mb_send_row *row, const struct mb_send_result *res,
-			     struct mb_err *err)
+                             const struct mb_send_row *row, const struct mb_send_result *res,
+                             struct mb_err *err)
 {
 	struct pool_failure *f = pool_failed(c, p->pool);
 	struct mb_buf why = MB_BUF_INIT;
 
 	if (mb_buf_printf(&why, "send %s: %s at %s: %s", row->key, mb_state_name(res->state),
-			  mb_stage_name(res->stage), res->text ? res->text : ""))
+	                  mb_stage_name(res->stage), res->text ? res->text : ""))
 		return mb_err_set(err, MB_ENOMEM, "out of memory");
 	free(f->why);
 	f->why = mb_buf_steal(&why);
 	f->state = res->state;
 	fprintf(stderr, "%smailbisect: pool %s: %s; its other sends are not tried\n",
-		c->opts->progress ? "\n" : "", p->pool->name, f->why);
+	        c->opts->progress ? "\n" : "", p->pool->name, f->why);
 	return 0;
 }
 
 /* Records a send that is not tried because its pool already failed pool-wide. */
 static int skip_one(struct run_ctx *c, const struct mb_planned_send *p,
-		    const struct mb_send_row *row, struct mb_err *err)
+                    const struct mb_send_row *row, struct mb_err *err)
 {
 	const struct pool_failure *f = pool_failed(c, p->pool);
 	struct mb_buf text = MB_BUF_INIT;
 	int rc;
 
-	if (mb_buf_printf(&text, "not sent: pool %s failed earlier in this run (%s)",
-			  p->pool->name, f->why))
+	if (mb_buf_printf(&text, "not sent: pool %s failed earlier in this run (%s)", p->pool->name,
+	                  f->why))
 		return mb_err_set(err, MB_ENOMEM, "out of memory");
 	rc = mb_store_send_submitted(c->store, row->id, f->state, MB_STAGE_UNKNOWN, 0, "",
-				     text.data, NULL, NULL, err);
+	                             text.data, NULL, NULL, err);
 	mb_buf_free(&text);
 	return rc;
 }
 
 /* Submits one journaled send and records the transport's answer. */
 static int submit_one(struct run_ctx *c, const struct mb_planned_send *p,
-		      const struct mb_send_row *row, struct mb_err *err)
+                      const struct mb_send_row *row, struct mb_err *err)
 {
 	const struct mb_transport_ops *t = mb_transport_find(p->pool->transport);
 	struct mb_variant_opts vo = {row->message_id, 0};
@@ -342,7 +343,7 @@ static int submit_one(struct run_ctx *c, const struct mb_planned_send *p,
 	if (rc)
 		return rc;
 	rc = mb_store_send_submitted(c->store, row->id, res.state, res.stage, res.code,
-				     res.enhanced, res.text, res.relay, res.queue_id, err);
+	                             res.enhanced, res.text, res.relay, res.queue_id, err);
 	if (!rc && pool_wide_failure(&res))
 		rc = note_pool_failure(c, p, row, &res, err);
 	mb_send_result_clear(&res);
@@ -376,7 +377,7 @@ static void progress(const struct run_ctx *c, size_t resolved, size_t total, int
 	if (!c->opts->progress)
 		return;
 	fprintf(stderr, "\rmailbisect: %zu/%zu sends resolved, %lds left in the window   ",
-		resolved, total, (long)((left_ms + 999) / 1000));
+	        resolved, total, (long)((left_ms + 999) / 1000));
 	fflush(stderr);
 }
 
@@ -386,7 +387,7 @@ static int collect_once(struct run_ctx *c, struct mb_err *err)
 	if (!c->imap)
 		return 0;
 	return mb_collect_pass(c->store, c->imap, c->spec->mailbox.url, c->spec->mailbox.user,
-			       &stats, err);
+	                       &stats, err);
 }
 
 /* Sleeps ms while reading the mailbox at its poll interval. */
@@ -446,9 +447,9 @@ static int collect_window(struct run_ctx *c, struct mb_err *err)
 		if (resolved == total || left <= 0 || stopped(c) || !c->imap)
 			break;
 		mb_clock_sleep_ms(left < c->spec->mailbox.poll_interval_ms
-					  ? left
-					  : c->spec->mailbox.poll_interval_ms,
-				  c->opts->stop);
+		                      ? left
+		                      : c->spec->mailbox.poll_interval_ms,
+		                  c->opts->stop);
 	}
 	if (!c->imap && !stopped(c)) {
 		int64_t left = end - mb_clock_monotonic_ms();
@@ -478,7 +479,7 @@ static int finish(struct run_ctx *c, const char *status, struct mb_err *err)
 }
 
 int mb_run_execute(const struct mb_spec *spec, struct mb_store *store,
-		   const struct mb_run_opts *opts, int64_t *run_id, struct mb_err *err)
+                   const struct mb_run_opts *opts, int64_t *run_id, struct mb_err *err)
 {
 	struct run_ctx c = {0};
 	int rc;
@@ -497,8 +498,11 @@ int mb_run_execute(const struct mb_spec *spec, struct mb_store *store,
 			rc = collect_window(&c, err);
 		/* a run that failed midway still gets its (incomplete) verdict recorded */
 		struct mb_err ignored = MB_ERR_INIT;
-		int done = finish(&c, rc ? "failed" : stopped(&c) ? "interrupted" : "finished",
-				  rc ? &ignored : err);
+		int done = finish(&c,
+		                  rc            ? "failed"
+		                  : stopped(&c) ? "interrupted"
+		                                : "finished",
+		                  rc ? &ignored : err);
 		if (!rc)
 			rc = done;
 	}
@@ -509,13 +513,13 @@ int mb_run_execute(const struct mb_spec *spec, struct mb_store *store,
 static struct mb_factors factors_from_bits(unsigned bits)
 {
 	struct mb_factors f = {(bits & MB_FACTOR_PRIMARY_POOL) != 0, (bits & MB_FACTOR_LINKS) != 0,
-			       (bits & MB_FACTOR_TEMPLATE) != 0,
-			       (bits & MB_FACTOR_PRIMARY_DOMAIN) != 0};
+	                       (bits & MB_FACTOR_TEMPLATE) != 0,
+	                       (bits & MB_FACTOR_PRIMARY_DOMAIN) != 0};
 	return f;
 }
 
 int mb_run_verdict(struct mb_store *store, int64_t run_id, struct mb_verdict *verdict,
-		   struct mb_err *err)
+                   struct mb_err *err)
 {
 	struct mb_send_row *rows;
 	struct mb_verdict_obs *obs;
@@ -559,13 +563,14 @@ int mb_run_collect(struct mb_store *store, int64_t run_id, int *resolved, struct
 	rc = mb_spec_parse(&spec, run.spec_json, strlen(run.spec_json), run.spec_path, NULL, err);
 	if (!rc && !spec->has_mailbox)
 		rc = mb_err_set(err, MB_ECONFIG, "run %lld has no bounce mailbox to collect from",
-				(long long)run_id);
+		                (long long)run_id);
 	if (!rc)
 		rc = mb_secret_resolve(&spec->mailbox.password, "mailbox", &password, err);
 	if (!rc)
 		rc = mb_imap_open(&imap, spec->mailbox.url, spec->mailbox.user, password, 30, err);
 	if (!rc)
-		rc = mb_collect_pass(store, imap, spec->mailbox.url, spec->mailbox.user, &stats, err);
+		rc = mb_collect_pass(store, imap, spec->mailbox.url, spec->mailbox.user, &stats,
+		                     err);
 	*resolved = stats.resolved;
 	mb_imap_close(imap);
 	free(password);

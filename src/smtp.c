@@ -168,7 +168,7 @@ static size_t enhanced_code_len(const char *s, size_t len, int code)
  * read by the monitor), a leading one is taken from the text and removed from every line, so
  * that texts look the same whichever way they arrived. */
 static void reply_set(struct smtp_reply *r, int code, int enh_class, int enh_subject,
-		      int enh_detail, const char *text, size_t len)
+                      int enh_detail, const char *text, size_t len)
 {
 	size_t elen = 0, i = 0;
 
@@ -179,7 +179,7 @@ static void reply_set(struct smtp_reply *r, int code, int enh_class, int enh_sub
 	if ((enh_class == 2 || enh_class == 4 || enh_class == 5) && enh_subject >= 0 &&
 	    enh_subject <= 999 && enh_detail >= 0 && enh_detail <= 999) {
 		snprintf(r->enhanced, sizeof r->enhanced, "%d.%d.%d", enh_class, enh_subject,
-			 enh_detail);
+		         enh_detail);
 	} else if ((elen = enhanced_code_len(text, len, code)) != 0) {
 		memcpy(r->enhanced, text, elen);
 		r->enhanced[elen] = '\0';
@@ -221,7 +221,7 @@ static void reply_copy_status(struct smtp_reply *r, const smtp_status_t *st)
 		return;
 	}
 	reply_set(r, st->code, st->enh_class, st->enh_subject, st->enh_detail, st->text,
-		  strlen(st->text));
+	          strlen(st->text));
 }
 
 /* ---- protocol monitor ---- */
@@ -283,7 +283,7 @@ static void dialogue_reply(struct dialogue *d, int code)
 			return;
 	}
 	reply_set(&d->replies[cmd], code, 0, 0, 0, d->lines.data ? d->lines.data : "",
-		  d->lines.len);
+	          d->lines.len);
 }
 
 static void dialogue_line(struct dialogue *d, const char *line, size_t n)
@@ -433,8 +433,8 @@ static void tls_refuse(struct smtp_send *s, const char *why, long verify_error)
 		break;
 	}
 	snprintf(s->tls_problem, sizeof s->tls_problem,
-		 "certificate of %s not accepted: %s (verify error %ld); %s", s->relay, why,
-		 verify_error, hint);
+	         "certificate of %s not accepted: %s (verify error %ld); %s", s->relay, why,
+	         verify_error, hint);
 }
 
 static void on_event(smtp_session_t session, int event, void *arg, ...)
@@ -494,13 +494,13 @@ static void on_event(smtp_session_t session, int event, void *arg, ...)
 		ok = va_arg(ap, int *);
 		*ok = 0;
 		snprintf(s->tls_problem, sizeof s->tls_problem,
-			 "libesmtp could not load the client key under $HOME/.authenticate");
+		         "libesmtp could not load the client key under $HOME/.authenticate");
 		break;
 	case SMTP_EV_UNUSABLE_CLIENT_CERTIFICATE:
 	case SMTP_EV_UNUSABLE_CA_LIST:
 		snprintf(s->tls_problem, sizeof s->tls_problem,
-			 "libesmtp found an unusable file under $HOME/.authenticate (it must be "
-			 "owned by this user and not accessible by others)");
+		         "libesmtp found an unusable file under $HOME/.authenticate (it must be "
+		         "owned by this user and not accessible by others)");
 		break;
 	case SMTP_EV_EXTNA_STARTTLS:
 		s->no_starttls = true;
@@ -596,7 +596,7 @@ static int tls_context_new(const struct mb_pool_spec *pool, SSL_CTX **out, struc
 	ctx = SSL_CTX_new(TLS_client_method());
 	if (!ctx)
 		return mb_err_set(err, MB_ENOMEM, "cannot create a TLS context: %s",
-				  ssl_reason(ERR_get_error()));
+		                  ssl_reason(ERR_get_error()));
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
@@ -608,7 +608,7 @@ static int tls_context_new(const struct mb_pool_spec *pool, SSL_CTX **out, struc
 		FILE *f = pool->ca_file ? fopen(pool->ca_file, "r") : NULL;
 		if (pool->ca_file && !f) {
 			mb_err_set(err, MB_ECONFIG, "pool \"%s\": cannot read ca_file %s: %s",
-				   pool->name ? pool->name : "", pool->ca_file, strerror(errno));
+			           pool->name ? pool->name : "", pool->ca_file, strerror(errno));
 			SSL_CTX_free(ctx);
 			return MB_ECONFIG;
 		}
@@ -620,9 +620,9 @@ static int tls_context_new(const struct mb_pool_spec *pool, SSL_CTX **out, struc
 			ok = SSL_CTX_set_default_verify_paths(ctx);
 		if (!ok) {
 			mb_err_set(err, MB_ECONFIG, "pool \"%s\": cannot load %s: %s",
-				   pool->name ? pool->name : "",
-				   pool->ca_file ? pool->ca_file : "the system CA store",
-				   ssl_reason(ERR_peek_last_error()));
+			           pool->name ? pool->name : "",
+			           pool->ca_file ? pool->ca_file : "the system CA store",
+			           ssl_reason(ERR_peek_last_error()));
 			SSL_CTX_free(ctx);
 			return MB_ECONFIG;
 		}
@@ -696,13 +696,13 @@ static int check_pool(const struct mb_pool_spec *pool, const char *password, str
 	if (!pool->host || !*pool->host || strchr(pool->host, ':') || strpbrk(pool->host, " \t") ||
 	    has_control(pool->host))
 		return mb_err_set(err, MB_ECONFIG,
-				  "pool \"%s\": relay host must be a host name or IPv4 address "
-				  "(libesmtp 1.1.0 splits host:port at the first colon, so IPv6 "
-				  "literals cannot be used)",
-				  name);
+		                  "pool \"%s\": relay host must be a host name or IPv4 address "
+		                  "(libesmtp 1.1.0 splits host:port at the first colon, so IPv6 "
+		                  "literals cannot be used)",
+		                  name);
 	if (pool->port < 1 || pool->port > 65535)
 		return mb_err_set(err, MB_ECONFIG, "pool \"%s\": port %ld out of range 1-65535",
-				  name, pool->port);
+		                  name, pool->port);
 	if (pool->tls == MB_TLS_IMPLICIT)
 		return mb_err_set(
 		    err, MB_ECONFIG,
@@ -712,19 +712,19 @@ static int check_pool(const struct mb_pool_spec *pool, const char *password, str
 	if (pool->tls != MB_TLS_NONE && pool->tls != MB_TLS_STARTTLS)
 		return mb_err_set(err, MB_ECONFIG, "pool \"%s\": unknown TLS mode", name);
 	if (pool->helo && (!*pool->helo || strpbrk(pool->helo, " \t") || has_control(pool->helo) ||
-			   strlen(pool->helo) > 255))
+	                   strlen(pool->helo) > 255))
 		return mb_err_set(err, MB_ECONFIG, "pool \"%s\": invalid EHLO name", name);
 	if (!pool->auth_user)
 		return 0;
 	if (!password)
 		return mb_err_set(err, MB_ECONFIG,
-				  "pool \"%s\": AUTH user set but no password given", name);
+		                  "pool \"%s\": AUTH user set but no password given", name);
 	if (!*pool->auth_user || strlen(pool->auth_user) > SMTP_MAX_SASL_FIELD ||
 	    has_control(pool->auth_user))
 		return mb_err_set(err, MB_ECONFIG,
-				  "pool \"%s\": AUTH user must be 1-%d bytes without control "
-				  "characters",
-				  name, SMTP_MAX_SASL_FIELD);
+		                  "pool \"%s\": AUTH user must be 1-%d bytes without control "
+		                  "characters",
+		                  name, SMTP_MAX_SASL_FIELD);
 	if (strlen(password) > SMTP_MAX_SASL_FIELD)
 		return mb_err_set(
 		    err, MB_ECONFIG,
@@ -732,9 +732,9 @@ static int check_pool(const struct mb_pool_spec *pool, const char *password, str
 		    SMTP_MAX_SASL_FIELD);
 	if (pool->tls == MB_TLS_NONE && !host_is_loopback(pool->host))
 		return mb_err_set(err, MB_ECONFIG,
-				  "pool \"%s\": AUTH without TLS would send the password in clear "
-				  "text to %s; set tls to starttls",
-				  name, pool->host);
+		                  "pool \"%s\": AUTH without TLS would send the password in clear "
+		                  "text to %s; set tls to starttls",
+		                  name, pool->host);
 	return 0;
 }
 
@@ -753,12 +753,12 @@ static int check_envelope(const struct mb_envelope *env, struct mb_err *err)
 		size_t n = strlen(env->envid);
 		if (n == 0 || n > SMTP_MAX_ENVID)
 			return mb_err_set(err, MB_EDATA, "DSN envelope id must be 1-%d characters",
-					  SMTP_MAX_ENVID);
+			                  SMTP_MAX_ENVID);
 		for (size_t i = 0; i < n; i++)
 			if ((unsigned char)env->envid[i] <= 0x20 ||
 			    (unsigned char)env->envid[i] >= 0x7F)
 				return mb_err_set(err, MB_EDATA,
-						  "DSN envelope id must be printable ASCII");
+				                  "DSN envelope id must be printable ASCII");
 	}
 	return 0;
 }
@@ -772,14 +772,14 @@ static int check_message(const char *msg, size_t len, bool *eight_bit, struct mb
 		return mb_err_set(err, MB_EDATA, "message is empty");
 	if (len > MB_MAX_MESSAGE_BYTES)
 		return mb_err_set(err, MB_EDATA, "message larger than the limit of %u bytes",
-				  (unsigned)MB_MAX_MESSAGE_BYTES);
+		                  (unsigned)MB_MAX_MESSAGE_BYTES);
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)msg[i];
 		if (c == '\n' && (i == 0 || msg[i - 1] != '\r'))
 			return mb_err_set(err, MB_EDATA,
-					  "message has a bare LF at byte %zu; the SMTP transport "
-					  "needs CRLF line ends",
-					  i);
+			                  "message has a bare LF at byte %zu; the SMTP transport "
+			                  "needs CRLF line ends",
+			                  i);
 		if (c > 127)
 			*eight_bit = true;
 	}
@@ -788,7 +788,7 @@ static int check_message(const char *msg, size_t len, bool *eight_bit, struct mb
 
 /* The pool's extra headers as lines to prepend to the message. */
 static int build_pool_headers(const struct mb_pool_spec *pool, struct mb_buf *out, bool *eight_bit,
-			      struct mb_err *err)
+                              struct mb_err *err)
 {
 	for (size_t i = 0; i < pool->n_headers; i++) {
 		const struct mb_header_field *h = &pool->headers[i];
@@ -796,22 +796,22 @@ static int build_pool_headers(const struct mb_pool_spec *pool, struct mb_buf *ou
 
 		if (n == 0 || !h->value)
 			return mb_err_set(err, MB_ECONFIG,
-					  "pool \"%s\": header %zu has no name or value",
-					  pool_label(pool), i + 1);
+			                  "pool \"%s\": header %zu has no name or value",
+			                  pool_label(pool), i + 1);
 		for (size_t j = 0; j < n; j++)
 			if ((unsigned char)h->name[j] <= 0x20 ||
 			    (unsigned char)h->name[j] >= 0x7F || h->name[j] == ':')
 				return mb_err_set(err, MB_ECONFIG,
-						  "pool \"%s\": invalid header name \"%s\"",
-						  pool_label(pool), h->name);
+				                  "pool \"%s\": invalid header name \"%s\"",
+				                  pool_label(pool), h->name);
 		if (strpbrk(h->value, "\r\n"))
 			return mb_err_set(err, MB_ECONFIG,
-					  "pool \"%s\": header %s: value has a line break",
-					  pool_label(pool), h->name);
+			                  "pool \"%s\": header %s: value has a line break",
+			                  pool_label(pool), h->name);
 		if (n + 2 + strlen(h->value) > SMTP_MAX_HEADER_LINE)
 			return mb_err_set(err, MB_ECONFIG,
-					  "pool \"%s\": header %s: longer than %d characters",
-					  pool_label(pool), h->name, SMTP_MAX_HEADER_LINE);
+			                  "pool \"%s\": header %s: longer than %d characters",
+			                  pool_label(pool), h->name, SMTP_MAX_HEADER_LINE);
 		for (const char *v = h->value; *v; v++)
 			if ((unsigned char)*v > 127)
 				*eight_bit = true;
@@ -824,11 +824,11 @@ static int build_pool_headers(const struct mb_pool_spec *pool, struct mb_buf *ou
 /* ---- the session ---- */
 
 static int session_setup(struct smtp_send *s, smtp_session_t session, smtp_message_t message,
-			 const struct mb_envelope *env, bool eight_bit, SSL_CTX *ctx,
-			 auth_context_t auth, smtp_recipient_t *rcpt)
+                         const struct mb_envelope *env, bool eight_bit, SSL_CTX *ctx,
+                         auth_context_t auth, smtp_recipient_t *rcpt)
 {
 	static const int timeouts[] = {Timeout_GREETING, Timeout_ENVELOPE, Timeout_DATA,
-				       Timeout_TRANSFER, Timeout_DATA2};
+	                               Timeout_TRANSFER, Timeout_DATA2};
 	const struct mb_pool_spec *pool = s->pool;
 	int ok = 1;
 
@@ -838,7 +838,7 @@ static int session_setup(struct smtp_send *s, smtp_session_t session, smtp_messa
 	/* The same limit for every reply; libesmtp has none for connect() itself. */
 	for (size_t i = 0; i < sizeof timeouts / sizeof timeouts[0]; i++)
 		ok &= smtp_set_timeout(session, timeouts[i] | Timeout_OVERRIDE_RFC2822_MINIMUM,
-				       s->timeout_seconds * 1000L) > 0;
+		                       s->timeout_seconds * 1000L) > 0;
 	ok &= smtp_set_eventcb(session, on_event, s);
 	ok &= smtp_set_monitorcb(session, on_monitor, s, 0);
 	/* A refused RCPT ends the transaction instead of going on to DATA. */
@@ -871,7 +871,7 @@ static int session_setup(struct smtp_send *s, smtp_session_t session, smtp_messa
 
 /* Runs one libesmtp session and keeps what it reported in s. */
 static int session_run(struct smtp_send *s, const struct mb_envelope *env, bool eight_bit,
-		       struct mb_err *err)
+                       struct mb_err *err)
 {
 	smtp_session_t session = NULL;
 	smtp_message_t message = NULL;
@@ -919,7 +919,7 @@ out:
 /* ---- from what was seen to a result ---- */
 
 static int result_reply(struct mb_send_result *res, enum mb_state state, enum mb_stage stage,
-			const struct smtp_reply *r)
+                        const struct smtp_reply *r)
 {
 	res->state = state;
 	res->stage = stage;
@@ -930,10 +930,10 @@ static int result_reply(struct mb_send_result *res, enum mb_state state, enum mb
 }
 
 static int result_ours(struct mb_send_result *res, enum mb_state state, enum mb_stage stage,
-		       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static int result_ours(struct mb_send_result *res, enum mb_state state, enum mb_stage stage,
-		       const char *fmt, ...)
+                       const char *fmt, ...)
 {
 	struct mb_buf b = MB_BUF_INIT;
 	va_list ap;
@@ -977,20 +977,20 @@ static const char *esmtp_error_text(const struct smtp_send *s, char *buf, size_t
 /* The relay did not answer `what` (a command label) at stage: silence, a closed connection,
  * or a reply libesmtp could not parse. */
 static int result_no_reply(const struct smtp_send *s, struct mb_send_result *res,
-			   enum mb_stage stage, const char *what)
+                           enum mb_stage stage, const char *what)
 {
 	char buf[256];
 
 	if (s->d.garbage || protocol_error(s->esmtp_error))
 		return result_ours(res, MB_STATE_ERROR, stage,
-				   "%s sent an invalid reply to %s (%s)", s->relay, what,
-				   esmtp_error_text(s, buf, sizeof buf));
+		                   "%s sent an invalid reply to %s (%s)", s->relay, what,
+		                   esmtp_error_text(s, buf, sizeof buf));
 	if (timed_out(s))
 		return result_ours(res, MB_STATE_ERROR, stage,
-				   "no reply from %s to %s within %ld s", s->relay, what,
-				   s->timeout_seconds);
+		                   "no reply from %s to %s within %ld s", s->relay, what,
+		                   s->timeout_seconds);
 	return result_ours(res, MB_STATE_ERROR, stage,
-			   "%s closed the connection without replying to %s", s->relay, what);
+	                   "%s closed the connection without replying to %s", s->relay, what);
 }
 
 static int result_connect_failed(const struct smtp_send *s, struct mb_send_result *res)
@@ -1000,9 +1000,9 @@ static int result_connect_failed(const struct smtp_send *s, struct mb_send_resul
 
 	if (e >= SMTP_ERR_EAI_ADDRFAMILY && e <= SMTP_ERR_EAI_SOCKTYPE)
 		return result_ours(res, MB_STATE_ERROR, MB_STAGE_CONNECT, "cannot resolve %s: %s",
-				   s->pool->host, esmtp_error_text(s, buf, sizeof buf));
+		                   s->pool->host, esmtp_error_text(s, buf, sizeof buf));
 	return result_ours(res, MB_STATE_ERROR, MB_STAGE_CONNECT, "cannot connect to %s: %s",
-			   s->relay, esmtp_error_text(s, buf, sizeof buf));
+	                   s->relay, esmtp_error_text(s, buf, sizeof buf));
 }
 
 static int result_greeting(const struct smtp_send *s, struct mb_send_result *res)
@@ -1018,14 +1018,14 @@ static int result_greeting(const struct smtp_send *s, struct mb_send_result *res
 		return result_reply(res, MB_STATE_ERROR, MB_STAGE_CONNECT, r);
 	if (s->d.garbage || protocol_error(s->esmtp_error))
 		return result_ours(res, MB_STATE_ERROR, MB_STAGE_CONNECT,
-				   "%s sent an invalid greeting (%s)", s->relay,
-				   esmtp_error_text(s, buf, sizeof buf));
+		                   "%s sent an invalid greeting (%s)", s->relay,
+		                   esmtp_error_text(s, buf, sizeof buf));
 	if (timed_out(s))
 		return result_ours(res, MB_STATE_ERROR, MB_STAGE_CONNECT,
-				   "no greeting from %s within %ld s", s->relay,
-				   s->timeout_seconds);
+		                   "no greeting from %s within %ld s", s->relay,
+		                   s->timeout_seconds);
 	return result_ours(res, MB_STATE_ERROR, MB_STAGE_CONNECT,
-			   "%s closed the connection before its greeting", s->relay);
+	                   "%s closed the connection before its greeting", s->relay);
 }
 
 /* EHLO (or the HELO libesmtp falls back to after 500-504) and STARTTLS. */
@@ -1041,22 +1041,22 @@ static int result_hello(const struct smtp_send *s, struct mb_send_result *res)
 		return result_reply(res, MB_STATE_SUBMIT_REFUSED, MB_STAGE_HELO, helo);
 	if (s->tls_problem[0])
 		return result_ours(res, MB_STATE_ERROR, MB_STAGE_HELO, "STARTTLS failed: %s",
-				   s->tls_problem);
+		                   s->tls_problem);
 	if (s->no_starttls)
 		return result_ours(res, MB_STATE_ERROR, MB_STAGE_HELO,
-				   "STARTTLS failed: %s does not offer STARTTLS, which the pool "
-				   "requires",
-				   s->relay);
+		                   "STARTTLS failed: %s does not offer STARTTLS, which the pool "
+		                   "requires",
+		                   s->relay);
 	if (tls->code && tls->code != 220)
 		return result_reply(res, MB_STATE_ERROR, MB_STAGE_HELO, tls);
 	if (tls->code == 220 && !s->tls_up) {
 		if (timed_out(s))
 			return result_ours(res, MB_STATE_ERROR, MB_STAGE_HELO,
-					   "STARTTLS failed: no TLS handshake with %s within %ld s",
-					   s->relay, s->timeout_seconds);
+			                   "STARTTLS failed: no TLS handshake with %s within %ld s",
+			                   s->relay, s->timeout_seconds);
 		return result_ours(res, MB_STATE_ERROR, MB_STAGE_HELO,
-				   "STARTTLS failed: TLS handshake with %s failed: %s", s->relay,
-				   ssl_reason(s->ssl_error));
+		                   "STARTTLS failed: TLS handshake with %s failed: %s", s->relay,
+		                   ssl_reason(s->ssl_error));
 	}
 	return 1;
 }
@@ -1088,11 +1088,11 @@ static int result_auth(const struct smtp_send *s, struct mb_send_result *res)
 		    res, MB_STATE_ERROR, MB_STAGE_AUTH,
 		    "%s does not offer AUTH%s; nothing was sent without it", s->relay,
 		    s->pool->tls == MB_TLS_NONE ? " (many relays offer it only after STARTTLS)"
-						: "");
+		                                : "");
 	return result_ours(res, MB_STATE_ERROR, MB_STAGE_AUTH,
-			   "%s offers no AUTH mechanism this transport can use (PLAIN, LOGIN, "
-			   "CRAM-MD5); nothing was sent without AUTH",
-			   s->relay);
+	                   "%s offers no AUTH mechanism this transport can use (PLAIN, LOGIN, "
+	                   "CRAM-MD5); nothing was sent without AUTH",
+	                   s->relay);
 }
 
 /* A command before MAIL that was never answered. */
@@ -1106,7 +1106,7 @@ static int result_unanswered(const struct smtp_send *s, struct mb_send_result *r
 }
 
 static int result_envelope(const struct smtp_send *s, struct mb_send_result *res,
-			   const struct smtp_reply *r, enum smtp_command cmd)
+                           const struct smtp_reply *r, enum smtp_command cmd)
 {
 	char buf[256];
 
@@ -1120,12 +1120,12 @@ static int result_envelope(const struct smtp_send *s, struct mb_send_result *res
 		return result_no_reply(s, res, commands[cmd].stage, commands[cmd].label);
 	if (s->no_8bitmime)
 		return result_ours(res, MB_STATE_ERROR, MB_STAGE_HELO,
-				   "%s does not offer 8BITMIME, which this message needs (it has "
-				   "8-bit content)",
-				   s->relay);
+		                   "%s does not offer 8BITMIME, which this message needs (it has "
+		                   "8-bit content)",
+		                   s->relay);
 	return result_ours(res, MB_STATE_ERROR, commands[cmd].stage,
-			   "the session with %s ended before %s (%s)", s->relay,
-			   commands[cmd].label, esmtp_error_text(s, buf, sizeof buf));
+	                   "the session with %s ended before %s (%s)", s->relay,
+	                   commands[cmd].label, esmtp_error_text(s, buf, sizeof buf));
 }
 
 /* The queue id in a relay's acceptance: Postfix "queued as ABC123", Exim "id=1abc-0002-XY". */
@@ -1178,19 +1178,19 @@ static int result_data(const struct smtp_send *s, struct mb_send_result *res)
 			    "it may or may not have accepted it",
 			    s->relay, s->timeout_seconds);
 		return result_ours(res, MB_STATE_ERROR, MB_STAGE_DATA,
-				   "%s closed the connection before replying to the end of the "
-				   "message; it may or may not have accepted it",
-				   s->relay);
+		                   "%s closed the connection before replying to the end of the "
+		                   "message; it may or may not have accepted it",
+		                   s->relay);
 	}
 	if (r->code == 0 && s->d.written[CMD_DATA])
 		return result_no_reply(s, res, MB_STAGE_DATA, "DATA");
 	if (r->code == 0)
 		return result_ours(res, MB_STATE_ERROR, MB_STAGE_DATA,
-				   "the session with %s ended before the message was sent (%s)",
-				   s->relay, esmtp_error_text(s, buf, sizeof buf));
+		                   "the session with %s ended before the message was sent (%s)",
+		                   s->relay, esmtp_error_text(s, buf, sizeof buf));
 	return result_ours(res, MB_STATE_ERROR, MB_STAGE_DATA,
-			   "%s did not take the complete message (%s)", s->relay,
-			   esmtp_error_text(s, buf, sizeof buf));
+	                   "%s did not take the complete message (%s)", s->relay,
+	                   esmtp_error_text(s, buf, sizeof buf));
 }
 
 /* Walks the stages in order; the first that did not end well decides. Each step returns 1 to
@@ -1221,8 +1221,8 @@ static void send_free(struct smtp_send *s)
 }
 
 static int smtp_send_message(const struct mb_pool_spec *pool, const char *password,
-			     const struct mb_envelope *env, const char *msg, size_t len,
-			     struct mb_send_result *res, struct mb_err *err)
+                             const struct mb_envelope *env, const char *msg, size_t len,
+                             struct mb_send_result *res, struct mb_err *err)
 {
 	struct mb_buf head = MB_BUF_INIT, relay = MB_BUF_INIT;
 	struct smtp_send s;
@@ -1256,7 +1256,7 @@ static int smtp_send_message(const struct mb_pool_spec *pool, const char *passwo
 	if (!s.relay)
 		rc = mb_err_set(err, MB_ENOMEM, "out of memory");
 	else if (!(rc = session_run(&s, env, eight_bit || head_eight_bit, err)) &&
-		 (rc = judge(&s, res)) == 0 && !(res->relay = mb_strdup(s.relay)))
+	         (rc = judge(&s, res)) == 0 && !(res->relay = mb_strdup(s.relay)))
 		rc = MB_ENOMEM;
 	if (rc == MB_ENOMEM && err && err->code != MB_ENOMEM)
 		mb_err_set(err, MB_ENOMEM, "out of memory");

@@ -22,25 +22,26 @@ struct mb_store {
 #define SCHEMA_VERSION 1
 
 static const char schema_sql[] =
-	"CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS runs ("
-	" id INTEGER PRIMARY KEY, token TEXT NOT NULL UNIQUE, name TEXT NOT NULL,"
-	" spec_path TEXT, spec_json TEXT NOT NULL, domain TEXT NOT NULL,"
-	" status TEXT NOT NULL, created_at TEXT NOT NULL, finished_at TEXT, verdict_json TEXT);"
-	"CREATE TABLE IF NOT EXISTS sends ("
-	" id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id), seq INTEGER NOT NULL,"
-	" key TEXT NOT NULL UNIQUE, variant TEXT NOT NULL, pool TEXT NOT NULL,"
-	" recipient TEXT NOT NULL, envelope_from TEXT NOT NULL, message_id TEXT NOT NULL,"
-	" factors INTEGER NOT NULL, phase INTEGER NOT NULL, state TEXT NOT NULL, stage TEXT, smtp_code INTEGER,"
-	" enhanced_status TEXT, diagnostic TEXT, remote_mta TEXT, source TEXT, reason TEXT,"
-	" fault TEXT, matched_by TEXT, relay TEXT, relay_reply TEXT, queue_id TEXT,"
-	" planned_at TEXT NOT NULL, sent_at TEXT, resolved_at TEXT, UNIQUE (run_id, seq));"
-	"CREATE TABLE IF NOT EXISTS evidence ("
-	" id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id), send_id INTEGER,"
-	" kind TEXT NOT NULL, received_at TEXT NOT NULL, body BLOB NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS mailbox_cursor ("
-	" url TEXT NOT NULL, user TEXT NOT NULL, uidvalidity INTEGER NOT NULL,"
-	" last_uid INTEGER NOT NULL, PRIMARY KEY (url, user));";
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS runs ("
+    " id INTEGER PRIMARY KEY, token TEXT NOT NULL UNIQUE, name TEXT NOT NULL,"
+    " spec_path TEXT, spec_json TEXT NOT NULL, domain TEXT NOT NULL,"
+    " status TEXT NOT NULL, created_at TEXT NOT NULL, finished_at TEXT, verdict_json TEXT);"
+    "CREATE TABLE IF NOT EXISTS sends ("
+    " id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id), seq INTEGER NOT NULL,"
+    " key TEXT NOT NULL UNIQUE, variant TEXT NOT NULL, pool TEXT NOT NULL,"
+    " recipient TEXT NOT NULL, envelope_from TEXT NOT NULL, message_id TEXT NOT NULL,"
+    " factors INTEGER NOT NULL, phase INTEGER NOT NULL, state TEXT NOT NULL, stage TEXT, smtp_code "
+    "INTEGER,"
+    " enhanced_status TEXT, diagnostic TEXT, remote_mta TEXT, source TEXT, reason TEXT,"
+    " fault TEXT, matched_by TEXT, relay TEXT, relay_reply TEXT, queue_id TEXT,"
+    " planned_at TEXT NOT NULL, sent_at TEXT, resolved_at TEXT, UNIQUE (run_id, seq));"
+    "CREATE TABLE IF NOT EXISTS evidence ("
+    " id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id), send_id INTEGER,"
+    " kind TEXT NOT NULL, received_at TEXT NOT NULL, body BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS mailbox_cursor ("
+    " url TEXT NOT NULL, user TEXT NOT NULL, uidvalidity INTEGER NOT NULL,"
+    " last_uid INTEGER NOT NULL, PRIMARY KEY (url, user));";
 
 static int db_error(struct mb_store *store, struct mb_err *err, const char *what)
 {
@@ -107,13 +108,13 @@ static int check_schema(struct mb_store *store, struct mb_err *err)
 		version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	if (version == 0)
-		return exec_sql(store,
-				"INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '1')",
-				err);
+		return exec_sql(
+		    store,
+		    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '1')", err);
 	if (version != SCHEMA_VERSION)
 		return mb_err_set(err, MB_ECONFIG,
-				  "%s: store schema version %d is not supported (want %d)", store->path,
-				  version, SCHEMA_VERSION);
+		                  "%s: store schema version %d is not supported (want %d)",
+		                  store->path, version, SCHEMA_VERSION);
 	return 0;
 }
 
@@ -150,7 +151,7 @@ int mb_store_open(struct mb_store **out, const char *path, struct mb_err *err)
 	if (sqlite3_open_v2(path, &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
 	    SQLITE_OK) {
 		rc = mb_err_set(err, MB_EIO, "%s: cannot open store: %s", path,
-				store->db ? sqlite3_errmsg(store->db) : "out of memory");
+		                store->db ? sqlite3_errmsg(store->db) : "out of memory");
 		mb_store_close(store);
 		return rc;
 	}
@@ -220,8 +221,8 @@ static int random_token(char out[17])
 }
 
 int mb_store_run_create(struct mb_store *store, const char *name, const char *spec_path,
-			const char *spec_json, const char *domain, int64_t *run_id, char **token,
-			struct mb_err *err)
+                        const char *spec_json, const char *domain, int64_t *run_id, char **token,
+                        struct mb_err *err)
 {
 	sqlite3_stmt *st;
 	char stamp[40], tok[17];
@@ -231,9 +232,9 @@ int mb_store_run_create(struct mb_store *store, const char *name, const char *sp
 		return mb_err_set(err, MB_EIO, "cannot read /dev/urandom");
 	now_stamp(stamp, sizeof stamp);
 	if ((rc = prepare(store,
-			  "INSERT INTO runs (token, name, spec_path, spec_json, domain, status, "
-			  "created_at) VALUES (?, ?, ?, ?, ?, 'running', ?)",
-			  &st, err)))
+	                  "INSERT INTO runs (token, name, spec_path, spec_json, domain, status, "
+	                  "created_at) VALUES (?, ?, ?, ?, ?, 'running', ?)",
+	                  &st, err)))
 		return rc;
 	bind_text(st, 1, tok);
 	bind_text(st, 2, name);
@@ -249,16 +250,17 @@ int mb_store_run_create(struct mb_store *store, const char *name, const char *sp
 }
 
 int mb_store_run_finish(struct mb_store *store, int64_t run_id, const char *status,
-			const char *verdict_json, struct mb_err *err)
+                        const char *verdict_json, struct mb_err *err)
 {
 	sqlite3_stmt *st;
 	char stamp[40];
 	int rc;
 
 	now_stamp(stamp, sizeof stamp);
-	if ((rc = prepare(store,
-			  "UPDATE runs SET status = ?, finished_at = ?, verdict_json = ? WHERE id = ?",
-			  &st, err)))
+	if ((rc = prepare(
+	         store,
+	         "UPDATE runs SET status = ?, finished_at = ?, verdict_json = ? WHERE id = ?", &st,
+	         err)))
 		return rc;
 	bind_text(st, 1, status);
 	bind_text(st, 2, stamp);
@@ -267,8 +269,8 @@ int mb_store_run_finish(struct mb_store *store, int64_t run_id, const char *stat
 	return step_done(store, st, err);
 }
 
-#define RUN_COLUMNS                                                                       \
-	"SELECT id, token, name, spec_path, spec_json, domain, status, created_at,"        \
+#define RUN_COLUMNS                                                                                \
+	"SELECT id, token, name, spec_path, spec_json, domain, status, created_at,"                \
 	" finished_at, verdict_json FROM runs "
 
 static void read_run_row(sqlite3_stmt *st, struct mb_run_row *row)
@@ -286,7 +288,7 @@ static void read_run_row(sqlite3_stmt *st, struct mb_run_row *row)
 }
 
 int mb_store_run_get(struct mb_store *store, int64_t run_id, struct mb_run_row *row,
-		     struct mb_err *err)
+                     struct mb_err *err)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -298,10 +300,9 @@ int mb_store_run_get(struct mb_store *store, int64_t run_id, struct mb_run_row *
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
 		sqlite3_finalize(st);
-		return rc == SQLITE_DONE
-			       ? mb_err_set(err, MB_EDATA, "%s: no run %lld", store->path,
-					    (long long)run_id)
-			       : db_error(store, err, "read");
+		return rc == SQLITE_DONE ? mb_err_set(err, MB_EDATA, "%s: no run %lld", store->path,
+		                                      (long long)run_id)
+		                         : db_error(store, err, "read");
 	}
 	read_run_row(st, row);
 	sqlite3_finalize(st);
@@ -309,7 +310,7 @@ int mb_store_run_get(struct mb_store *store, int64_t run_id, struct mb_run_row *
 }
 
 int mb_store_runs_list(struct mb_store *store, int limit, struct mb_run_row **rows, size_t *n,
-		       struct mb_err *err)
+                       struct mb_err *err)
 {
 	sqlite3_stmt *st;
 	struct mb_run_row *list;
@@ -358,7 +359,7 @@ void mb_store_run_row_clear(struct mb_run_row *row)
 }
 
 int mb_store_send_plan(struct mb_store *store, const struct mb_send_row *send, int64_t *send_id,
-		       struct mb_err *err)
+                       struct mb_err *err)
 {
 	sqlite3_stmt *st;
 	char stamp[40];
@@ -366,10 +367,10 @@ int mb_store_send_plan(struct mb_store *store, const struct mb_send_row *send, i
 
 	now_stamp(stamp, sizeof stamp);
 	if ((rc = prepare(store,
-			  "INSERT INTO sends (run_id, seq, key, variant, pool, recipient,"
-			  " envelope_from, message_id, factors, phase, state, planned_at)"
-			  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
-			  &st, err)))
+	                  "INSERT INTO sends (run_id, seq, key, variant, pool, recipient,"
+	                  " envelope_from, message_id, factors, phase, state, planned_at)"
+	                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+	                  &st, err)))
 		return rc;
 	sqlite3_bind_int64(st, 1, send->run_id);
 	sqlite3_bind_int(st, 2, send->seq);
@@ -389,7 +390,7 @@ int mb_store_send_plan(struct mb_store *store, const struct mb_send_row *send, i
 }
 
 int mb_store_send_set_phase(struct mb_store *store, int64_t send_id, enum mb_phase phase,
-			    struct mb_err *err)
+                            struct mb_err *err)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -402,8 +403,8 @@ int mb_store_send_set_phase(struct mb_store *store, int64_t send_id, enum mb_pha
 }
 
 int mb_store_send_submitted(struct mb_store *store, int64_t send_id, enum mb_state state,
-			    enum mb_stage stage, int code, const char *enhanced, const char *text,
-			    const char *relay, const char *queue_id, struct mb_err *err)
+                            enum mb_stage stage, int code, const char *enhanced, const char *text,
+                            const char *relay, const char *queue_id, struct mb_err *err)
 {
 	sqlite3_stmt *st;
 	char stamp[40];
@@ -412,15 +413,16 @@ int mb_store_send_submitted(struct mb_store *store, int64_t send_id, enum mb_sta
 	int final = mb_state_is_final(state);
 
 	now_stamp(stamp, sizeof stamp);
-	if ((rc = prepare(store,
-			  "UPDATE sends SET phase = ?, state = ?, sent_at = ?, relay = ?,"
-			  " relay_reply = ?, queue_id = ?, stage = CASE WHEN ? THEN ? ELSE stage END,"
-			  " smtp_code = CASE WHEN ? THEN ? ELSE smtp_code END,"
-			  " enhanced_status = CASE WHEN ? THEN ? ELSE enhanced_status END,"
-			  " diagnostic = CASE WHEN ? THEN ? ELSE diagnostic END,"
-			  " source = CASE WHEN ? THEN 'smtp' ELSE source END,"
-			  " resolved_at = CASE WHEN ? THEN ? ELSE resolved_at END WHERE id = ?",
-			  &st, err)))
+	if ((rc = prepare(
+	         store,
+	         "UPDATE sends SET phase = ?, state = ?, sent_at = ?, relay = ?,"
+	         " relay_reply = ?, queue_id = ?, stage = CASE WHEN ? THEN ? ELSE stage END,"
+	         " smtp_code = CASE WHEN ? THEN ? ELSE smtp_code END,"
+	         " enhanced_status = CASE WHEN ? THEN ? ELSE enhanced_status END,"
+	         " diagnostic = CASE WHEN ? THEN ? ELSE diagnostic END,"
+	         " source = CASE WHEN ? THEN 'smtp' ELSE source END,"
+	         " resolved_at = CASE WHEN ? THEN ? ELSE resolved_at END WHERE id = ?",
+	         &st, err)))
 		return rc;
 	sqlite3_bind_int(st, 1, MB_PHASE_SUBMITTED);
 	bind_text(st, 2, mb_state_name(state));
@@ -450,11 +452,12 @@ int mb_store_send_resolve(struct mb_store *store, const struct mb_send_row *o, s
 	int rc;
 
 	now_stamp(stamp, sizeof stamp);
-	if ((rc = prepare(store,
-			  "UPDATE sends SET state = ?, stage = ?, smtp_code = ?, enhanced_status = ?,"
-			  " diagnostic = ?, remote_mta = ?, source = ?, reason = ?, fault = ?,"
-			  " matched_by = ?, resolved_at = ? WHERE id = ?",
-			  &st, err)))
+	if ((rc = prepare(
+	         store,
+	         "UPDATE sends SET state = ?, stage = ?, smtp_code = ?, enhanced_status = ?,"
+	         " diagnostic = ?, remote_mta = ?, source = ?, reason = ?, fault = ?,"
+	         " matched_by = ?, resolved_at = ? WHERE id = ?",
+	         &st, err)))
 		return rc;
 	bind_text(st, 1, mb_state_name(o->state));
 	bind_text(st, 2, mb_stage_name(o->stage));
@@ -514,15 +517,15 @@ static void read_send_row(sqlite3_stmt *st, struct mb_send_row *r)
 	r->factors = (unsigned)sqlite3_column_int(st, 26);
 }
 
-#define SEND_COLUMNS                                                                      \
-	"SELECT id, run_id, seq, key, variant, pool, recipient, envelope_from,"            \
-	" message_id, phase, state, stage, smtp_code, enhanced_status, diagnostic,"        \
-	" remote_mta, source, reason, fault, matched_by, relay, relay_reply,"              \
+#define SEND_COLUMNS                                                                               \
+	"SELECT id, run_id, seq, key, variant, pool, recipient, envelope_from,"                    \
+	" message_id, phase, state, stage, smtp_code, enhanced_status, diagnostic,"                \
+	" remote_mta, source, reason, fault, matched_by, relay, relay_reply,"                      \
 	" queue_id, planned_at, sent_at, resolved_at, factors FROM sends "
 
 /* Reads every row of a prepared send query (finalizes it). */
 static int read_send_rows(struct mb_store *store, sqlite3_stmt *st, struct mb_send_row **rows,
-			  size_t *n, struct mb_err *err)
+                          size_t *n, struct mb_err *err)
 {
 	struct mb_send_row *list = NULL;
 	size_t count = 0, alloc = 0;
@@ -556,7 +559,7 @@ static int read_send_rows(struct mb_store *store, sqlite3_stmt *st, struct mb_se
 }
 
 int mb_store_sends_list(struct mb_store *store, int64_t run_id, struct mb_send_row **rows,
-			size_t *n, struct mb_err *err)
+                        size_t *n, struct mb_err *err)
 {
 	sqlite3_stmt *st;
 	int rc = prepare(store, SEND_COLUMNS "WHERE run_id = ? ORDER BY seq", &st, err);
@@ -567,13 +570,13 @@ int mb_store_sends_list(struct mb_store *store, int64_t run_id, struct mb_send_r
 }
 
 int mb_store_sends_open(struct mb_store *store, struct mb_send_row **rows, size_t *n,
-			struct mb_err *err)
+                        struct mb_err *err)
 {
 	sqlite3_stmt *st;
 	int rc = prepare(store,
-			 SEND_COLUMNS "WHERE state IN ('pending', 'deferred')"
-				      " OR (state = 'accepted' AND source = 'window') ORDER BY id",
-			 &st, err);
+	                 SEND_COLUMNS "WHERE state IN ('pending', 'deferred')"
+	                              " OR (state = 'accepted' AND source = 'window') ORDER BY id",
+	                 &st, err);
 	if (rc)
 		return rc;
 	return read_send_rows(store, st, rows, n, err);
@@ -607,8 +610,8 @@ void mb_store_send_rows_free(struct mb_send_row *rows, size_t n)
 	free(rows);
 }
 
-int mb_store_evidence_add(struct mb_store *store, int64_t run_id, int64_t send_id,
-			  const char *kind, const char *data, size_t len, struct mb_err *err)
+int mb_store_evidence_add(struct mb_store *store, int64_t run_id, int64_t send_id, const char *kind,
+                          const char *data, size_t len, struct mb_err *err)
 {
 	sqlite3_stmt *st;
 	char stamp[40];
@@ -616,9 +619,9 @@ int mb_store_evidence_add(struct mb_store *store, int64_t run_id, int64_t send_i
 
 	now_stamp(stamp, sizeof stamp);
 	if ((rc = prepare(store,
-			  "INSERT INTO evidence (run_id, send_id, kind, received_at, body)"
-			  " VALUES (?, ?, ?, ?, ?)",
-			  &st, err)))
+	                  "INSERT INTO evidence (run_id, send_id, kind, received_at, body)"
+	                  " VALUES (?, ?, ?, ?, ?)",
+	                  &st, err)))
 		return rc;
 	sqlite3_bind_int64(st, 1, run_id);
 	if (send_id)
@@ -632,16 +635,17 @@ int mb_store_evidence_add(struct mb_store *store, int64_t run_id, int64_t send_i
 }
 
 int mb_store_cursor_get(struct mb_store *store, const char *url, const char *user,
-			uint32_t *uidvalidity, uint32_t *last_uid, struct mb_err *err)
+                        uint32_t *uidvalidity, uint32_t *last_uid, struct mb_err *err)
 {
 	sqlite3_stmt *st;
 	int rc;
 
 	*uidvalidity = 0;
 	*last_uid = 0;
-	if ((rc = prepare(store,
-			  "SELECT uidvalidity, last_uid FROM mailbox_cursor WHERE url = ? AND user = ?",
-			  &st, err)))
+	if ((rc = prepare(
+	         store,
+	         "SELECT uidvalidity, last_uid FROM mailbox_cursor WHERE url = ? AND user = ?", &st,
+	         err)))
 		return rc;
 	bind_text(st, 1, url);
 	bind_text(st, 2, user);
@@ -654,15 +658,15 @@ int mb_store_cursor_get(struct mb_store *store, const char *url, const char *use
 }
 
 int mb_store_cursor_set(struct mb_store *store, const char *url, const char *user,
-			uint32_t uidvalidity, uint32_t last_uid, struct mb_err *err)
+                        uint32_t uidvalidity, uint32_t last_uid, struct mb_err *err)
 {
 	sqlite3_stmt *st;
 	int rc;
 
 	if ((rc = prepare(store,
-			  "INSERT OR REPLACE INTO mailbox_cursor (url, user, uidvalidity, last_uid)"
-			  " VALUES (?, ?, ?, ?)",
-			  &st, err)))
+	                  "INSERT OR REPLACE INTO mailbox_cursor (url, user, uidvalidity, last_uid)"
+	                  " VALUES (?, ?, ?, ?)",
+	                  &st, err)))
 		return rc;
 	bind_text(st, 1, url);
 	bind_text(st, 2, user);

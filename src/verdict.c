@@ -30,27 +30,26 @@ struct hypothesis {
 };
 
 static const struct hypothesis hypotheses[] = {
-	{OP_NONE, 0, 0, 1.0, "not-reproduced", NULL, NULL, "nothing refused"},
-	{OP_ONE, F_IP, 0, 1.0, "ip", NULL, NULL, "the primary pool's IP reputation"},
-	{OP_ONE, F_LINKS, 0, 1.0, "content", "links", NULL, "the links (a URL domain)"},
-	{OP_ONE, F_TEMPLATE, 0, 1.0, "content", "template", NULL,
-	 "the template (HTML, images or attachments)"},
-	{OP_ONE, F_DOMAIN, 0, 1.0, "domain", NULL, NULL, "the sending domain"},
-	{OP_AND, F_LINKS, F_TEMPLATE, 0.5, "content", NULL, NULL,
-	 "links and template, only together"},
-	{OP_OR, F_LINKS, F_TEMPLATE, 0.5, "content", NULL, NULL, "links or template, each enough"},
-	{OP_AND, F_IP, F_LINKS, 0.5, "ip+content", "links", "both-needed",
-	 "primary pool and links, only together"},
-	{OP_OR, F_IP, F_LINKS, 0.5, "ip+content", "links", "either-enough",
-	 "primary pool or links, each enough"},
-	{OP_AND, F_IP, F_TEMPLATE, 0.5, "ip+content", "template", "both-needed",
-	 "primary pool and template, only together"},
-	{OP_OR, F_IP, F_TEMPLATE, 0.5, "ip+content", "template", "either-enough",
-	 "primary pool or template, each enough"},
-	/* A filter that refuses at random: every outcome a coin flip. It wins only when outcomes
-	 * contradict every factor explanation too often to be flakes, so a random receiver
-	 * yields "inconclusive" instead of a confident wrong answer. */
-	{OP_RANDOM, 0, 0, 0.3, "inconclusive", NULL, NULL, "outcomes independent of every factor"},
+    {OP_NONE, 0, 0, 1.0, "not-reproduced", NULL, NULL, "nothing refused"},
+    {OP_ONE, F_IP, 0, 1.0, "ip", NULL, NULL, "the primary pool's IP reputation"},
+    {OP_ONE, F_LINKS, 0, 1.0, "content", "links", NULL, "the links (a URL domain)"},
+    {OP_ONE, F_TEMPLATE, 0, 1.0, "content", "template", NULL,
+     "the template (HTML, images or attachments)"},
+    {OP_ONE, F_DOMAIN, 0, 1.0, "domain", NULL, NULL, "the sending domain"},
+    {OP_AND, F_LINKS, F_TEMPLATE, 0.5, "content", NULL, NULL, "links and template, only together"},
+    {OP_OR, F_LINKS, F_TEMPLATE, 0.5, "content", NULL, NULL, "links or template, each enough"},
+    {OP_AND, F_IP, F_LINKS, 0.5, "ip+content", "links", "both-needed",
+     "primary pool and links, only together"},
+    {OP_OR, F_IP, F_LINKS, 0.5, "ip+content", "links", "either-enough",
+     "primary pool or links, each enough"},
+    {OP_AND, F_IP, F_TEMPLATE, 0.5, "ip+content", "template", "both-needed",
+     "primary pool and template, only together"},
+    {OP_OR, F_IP, F_TEMPLATE, 0.5, "ip+content", "template", "either-enough",
+     "primary pool or template, each enough"},
+    /* A filter that refuses at random: every outcome a coin flip. It wins only when outcomes
+     * contradict every factor explanation too often to be flakes, so a random receiver
+     * yields "inconclusive" instead of a confident wrong answer. */
+    {OP_RANDOM, 0, 0, 0.3, "inconclusive", NULL, NULL, "outcomes independent of every factor"},
 };
 #define N_HYPOTHESES (sizeof hypotheses / sizeof hypotheses[0])
 
@@ -115,8 +114,7 @@ static bool factor_value(const struct mb_factors *f, enum factor which, bool con
 
 /* Would the receiver refuse a send with these factors under h? A refusal before DATA cannot
  * depend on content, so for those the content factors count as absent. */
-static bool predicts_fail(const struct hypothesis *h, const struct mb_factors *f,
-			  bool content_seen)
+static bool predicts_fail(const struct hypothesis *h, const struct mb_factors *f, bool content_seen)
 {
 	bool a = factor_value(f, h->a, content_seen), b = factor_value(f, h->b, content_seen);
 	switch (h->op) {
@@ -170,7 +168,7 @@ static int arms_summary(struct mb_buf *b, const struct arm arms[])
 		if (total == 0 && !arms[v].no_evidence && !arms[v].unreached)
 			continue;
 		rc = mb_buf_printf(b, "%s%s %d/%d passed", first ? "" : ", ",
-				   mb_variant_name((enum mb_variant)v), arms[v].pass, total);
+		                   mb_variant_name((enum mb_variant)v), arms[v].pass, total);
 		first = 0;
 	}
 	return rc;
@@ -178,7 +176,7 @@ static int arms_summary(struct mb_buf *b, const struct arm arms[])
 
 /* Sets an "incomplete" verdict when some send gives no evidence; returns 1 when it did. */
 static int check_incomplete(const struct mb_verdict_obs *obs, size_t n, const struct arm arms[],
-			    struct mb_verdict *out, struct mb_buf *why, struct mb_buf *steps)
+                            struct mb_verdict *out, struct mb_buf *why, struct mb_buf *steps)
 {
 	int unreached = 0, arms_without_evidence = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -187,23 +185,29 @@ static int check_incomplete(const struct mb_verdict_obs *obs, size_t n, const st
 			unreached++;
 			if (obs[i].state == MB_STATE_SUBMIT_REFUSED &&
 			    obs[i].stage == MB_STAGE_AUTH)
-				mb_buf_printf(steps, "The relay of pool %s refused AUTH: this is a "
-						     "credentials problem on your side, not a receiver "
-						     "block. Fix the pool's auth settings, then run again.\n",
-					      obs[i].pool ? obs[i].pool : "?");
+				mb_buf_printf(
+				    steps,
+				    "The relay of pool %s refused AUTH: this is a "
+				    "credentials problem on your side, not a receiver "
+				    "block. Fix the pool's auth settings, then run again.\n",
+				    obs[i].pool ? obs[i].pool : "?");
 			else if (obs[i].state == MB_STATE_SUBMIT_REFUSED)
-				mb_buf_printf(steps, "The relay of pool %s refused the message at %s: "
-						     "fix the sending side (sender address, relay "
-						     "permissions) before judging the receiver.\n",
-					      obs[i].pool ? obs[i].pool : "?", mb_stage_name(obs[i].stage));
+				mb_buf_printf(steps,
+				              "The relay of pool %s refused the message at %s: "
+				              "fix the sending side (sender address, relay "
+				              "permissions) before judging the receiver.\n",
+				              obs[i].pool ? obs[i].pool : "?",
+				              mb_stage_name(obs[i].stage));
 			else if (obs[i].state == MB_STATE_ERROR)
-				mb_buf_printf(steps, "Pool %s could not be reached (connection, TLS or "
-						     "timeout): check its host, port and TLS settings.\n",
-					      obs[i].pool ? obs[i].pool : "?");
+				mb_buf_printf(steps,
+				              "Pool %s could not be reached (connection, TLS or "
+				              "timeout): check its host, port and TLS settings.\n",
+				              obs[i].pool ? obs[i].pool : "?");
 			else if (obs[i].state == MB_STATE_PENDING)
-				mb_buf_printf(steps, "A %s send was still unresolved: run `mailbisect "
-						     "collect` later, when slow bounces have arrived.\n",
-					      mb_variant_name(obs[i].variant));
+				mb_buf_printf(steps,
+				              "A %s send was still unresolved: run `mailbisect "
+				              "collect` later, when slow bounces have arrived.\n",
+				              mb_variant_name(obs[i].variant));
 		}
 	}
 	for (int v = 0; v < MB_VARIANT_COUNT; v++)
@@ -213,14 +217,15 @@ static int check_incomplete(const struct mb_verdict_obs *obs, size_t n, const st
 		return 0;
 	out->fault = "incomplete";
 	if (unreached)
-		mb_buf_printf(why, "%d send(s) never reached the receiver, so they say nothing "
-				   "about content, IP or domain. ",
-			      unreached);
+		mb_buf_printf(why,
+		              "%d send(s) never reached the receiver, so they say nothing "
+		              "about content, IP or domain. ",
+		              unreached);
 	if (arms_without_evidence && !unreached) {
 		mb_buf_puts(why, "Some variants got only answers that are not evidence "
-				 "(recipient unknown, mailbox full, rate limit or deferral). ");
+		                 "(recipient unknown, mailbox full, rate limit or deferral). ");
 		mb_buf_puts(steps, "Use a recipient that exists and is not rate-limited, or wait "
-				   "for deferred sends to finish, then run again.\n");
+		                   "for deferred sends to finish, then run again.\n");
 	}
 	return 1;
 }
@@ -246,7 +251,7 @@ static void score(const struct mb_verdict_obs *obs, size_t n, struct scored s[])
 				continue;
 			}
 			predicted = predicts_fail(&hypotheses[h], &obs[i].factors,
-						  !(fail && before_data(obs[i].stage)));
+			                          !(fail && before_data(obs[i].stage)));
 			if (fail == predicted) {
 				logw += log(1.0 - FLAKE_RATE);
 			} else {
@@ -271,7 +276,8 @@ static void score(const struct mb_verdict_obs *obs, size_t n, struct scored s[])
 static bool same_class(const struct hypothesis *a, const struct hypothesis *b)
 {
 	return strcmp(a->fault, b->fault) == 0 &&
-	       (a->detail == b->detail || (a->detail && b->detail && !strcmp(a->detail, b->detail))) &&
+	       (a->detail == b->detail ||
+	        (a->detail && b->detail && !strcmp(a->detail, b->detail))) &&
 	       a->relation == b->relation;
 }
 
@@ -286,36 +292,41 @@ static bool has_repeats(const struct arm arms[])
 static void next_steps_for(const struct hypothesis *h, struct mb_buf *steps)
 {
 	if (!strcmp(h->fault, "ip"))
-		mb_buf_puts(steps, "Send the escalation ticket to your ESP: the primary pool's IP "
-				   "(or range) is refused while the alternate pool passes. Ask for "
-				   "delisting or a move to a clean pool; meanwhile route this domain "
-				   "through the alternate pool.\n");
+		mb_buf_puts(steps,
+		            "Send the escalation ticket to your ESP: the primary pool's IP "
+		            "(or range) is refused while the alternate pool passes. Ask for "
+		            "delisting or a move to a clean pool; meanwhile route this domain "
+		            "through the alternate pool.\n");
 	else if (!strcmp(h->fault, "content") && h->detail && !strcmp(h->detail, "links"))
 		mb_buf_puts(steps, "A link domain in the message is refused: check each link "
-				   "domain against URL blocklists (Spamhaus DBL, SURBL, URIBL) and "
-				   "replace or remove the listed one.\n");
+		                   "domain against URL blocklists (Spamhaus DBL, SURBL, URIBL) and "
+		                   "replace or remove the listed one.\n");
 	else if (!strcmp(h->fault, "content") && h->detail)
-		mb_buf_puts(steps, "The template is refused (HTML, images or attachments): "
-				   "compare with a plain-text mailing, reduce images, and check the "
-				   "attachment types the receiver accepts.\n");
+		mb_buf_puts(steps,
+		            "The template is refused (HTML, images or attachments): "
+		            "compare with a plain-text mailing, reduce images, and check the "
+		            "attachment types the receiver accepts.\n");
 	else if (!strcmp(h->fault, "content"))
-		mb_buf_puts(steps, "Content is refused; neither links nor template alone explain it. "
-				   "Review both, starting with the link domains.\n");
+		mb_buf_puts(steps,
+		            "Content is refused; neither links nor template alone explain it. "
+		            "Review both, starting with the link domains.\n");
 	else if (!strcmp(h->fault, "domain"))
 		mb_buf_puts(steps, "Every variant from this sending domain was refused: check SPF, "
-				   "DKIM and DMARC alignment and the domain's reputation; add an "
-				   "alternate-domain variant to confirm directly.\n");
+		                   "DKIM and DMARC alignment and the domain's reputation; add an "
+		                   "alternate-domain variant to confirm directly.\n");
 	else if (!strcmp(h->fault, "ip+content"))
-		mb_buf_puts(steps, "Both the primary pool and the content play a part: escalate the "
-				   "pool to your ESP and fix the content (see detail).\n");
+		mb_buf_puts(steps,
+		            "Both the primary pool and the content play a part: escalate the "
+		            "pool to your ESP and fix the content (see detail).\n");
 	else
-		mb_buf_puts(steps, "The refusal did not reproduce: it may be intermittent, already "
-				   "lifted or volume-dependent. Watch this domain with canary sends.\n");
+		mb_buf_puts(steps,
+		            "The refusal did not reproduce: it may be intermittent, already "
+		            "lifted or volume-dependent. Watch this domain with canary sends.\n");
 }
 
 static int conclude(const struct mb_verdict_obs *obs, size_t n, const struct arm arms[],
-		    struct mb_verdict *out, struct mb_buf *why, struct mb_buf *steps,
-		    struct mb_buf *alts)
+                    struct mb_verdict *out, struct mb_buf *why, struct mb_buf *steps,
+                    struct mb_buf *alts)
 {
 	struct scored s[N_HYPOTHESES];
 	double class_post[N_HYPOTHESES];
@@ -339,21 +350,23 @@ static int conclude(const struct mb_verdict_obs *obs, size_t n, const struct arm
 	if (hypotheses[best].op == OP_RANDOM) {
 		out->fault = "inconclusive";
 		mb_buf_puts(why, "Outcomes look random: identical sends got different answers, so "
-				 "no factor explains the refusals (a probabilistic filter, or a "
-				 "block that started or lifted during the run). ");
+		                 "no factor explains the refusals (a probabilistic filter, or a "
+		                 "block that started or lifted during the run). ");
 		mb_buf_puts(steps, "Run again later with a higher repeat; meanwhile treat the "
-				   "receiver as throttling or scoring near its threshold.\n");
+		                   "receiver as throttling or scoring near its threshold.\n");
 		return 0;
 	}
 	if (s[best].mismatches > 0 &&
 	    (!has_repeats(arms) || class_post[best] < CONFIDENT_POSTERIOR)) {
 		out->fault = "inconclusive";
 		out->confidence = 0;
-		mb_buf_printf(why, "No explanation fits every outcome: the closest (%s) is "
-				   "contradicted by %d send(s). ",
-			      hypotheses[best].words, s[best].mismatches);
-		mb_buf_puts(steps, "Outcomes conflict: the block may have started or lifted during "
-				   "the run, or the filter is random. Run again with repeat >= 3.\n");
+		mb_buf_printf(why,
+		              "No explanation fits every outcome: the closest (%s) is "
+		              "contradicted by %d send(s). ",
+		              hypotheses[best].words, s[best].mismatches);
+		mb_buf_puts(steps,
+		            "Outcomes conflict: the block may have started or lifted during "
+		            "the run, or the filter is random. Run again with repeat >= 3.\n");
 		return 0;
 	}
 	out->fault = hypotheses[best].fault;
@@ -361,10 +374,10 @@ static int conclude(const struct mb_verdict_obs *obs, size_t n, const struct arm
 	out->relation = hypotheses[best].relation;
 	out->confidence = class_post[best];
 	mb_buf_printf(why, "Explanation: %s, confidence %.2f. ", hypotheses[best].words,
-		      class_post[best]);
+	              class_post[best]);
 	if (s[best].mismatches > 0)
 		mb_buf_printf(why, "%d send(s) disagreed with it (a flaky filter?). ",
-			      s[best].mismatches);
+		              s[best].mismatches);
 	for (size_t h = 0; h < N_HYPOTHESES; h++) {
 		if (same_class(&hypotheses[h], &hypotheses[best]) || s[h].mismatches > 0 ||
 		    hypotheses[h].op == OP_RANDOM)
@@ -374,11 +387,11 @@ static int conclude(const struct mb_verdict_obs *obs, size_t n, const struct arm
 	if (alts->len || class_post[best] < CONFIRMED_POSTERIOR) {
 		out->unconfirmed = true;
 		mb_buf_printf(why, "Unconfirmed: %s also fit%s. ",
-			      alts->len ? alts->data : "other explanations", alts->len ? "" : "");
+		              alts->len ? alts->data : "other explanations", alts->len ? "" : "");
 		if (!strcmp(out->fault, "domain"))
 			mb_buf_puts(steps, "Not yet confirmed: follow-up sends of a bare variant "
-					   "(plain text, no links) through both pools, or an "
-					   "alternate-domain variant, would separate these.\n");
+			                   "(plain text, no links) through both pools, or an "
+			                   "alternate-domain variant, would separate these.\n");
 	}
 	next_steps_for(&hypotheses[best], steps);
 	return 0;

@@ -14,7 +14,10 @@ struct mb_buf {
 };
 
 #define MB_BUF_DEFAULT_CAP (256u * 1024u * 1024u)
-#define MB_BUF_INIT {NULL, 0, 0, 0}
+#define MB_BUF_INIT                                                                                \
+	{                                                                                          \
+		NULL, 0, 0, 0                                                                      \
+	}
 
 /* Appends; returns 0, or MB_ENOMEM when memory is short or the cap would be exceeded. */
 int mb_buf_append(struct mb_buf *buf, const void *data, size_t len);

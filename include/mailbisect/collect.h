@@ -19,12 +19,12 @@ struct mb_collect_stats {
 /* One pass over the mailbox. url/user identify the stored cursor. Sends of every run whose
  * outcome may still change are candidates, so concurrent runs sharing a mailbox lose
  * nothing. */
-int mb_collect_pass(struct mb_store *store, struct mb_imap *imap, const char *url,
-		    const char *user, struct mb_collect_stats *stats, struct mb_err *err);
+int mb_collect_pass(struct mb_store *store, struct mb_imap *imap, const char *url, const char *user,
+                    struct mb_collect_stats *stats, struct mb_err *err);
 
 /* Window end: sends of run_id still pending after the relay accepted them become
  * "accepted" (source window). Returns the number changed in *changed. */
 int mb_collect_close_window(struct mb_store *store, int64_t run_id, int *changed,
-			    struct mb_err *err);
+                            struct mb_err *err);
 
 #endif

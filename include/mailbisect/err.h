@@ -26,11 +26,17 @@ struct mb_err {
 	char message[1024];
 };
 
-#define MB_ERR_INIT {0, {0}}
+#define MB_ERR_INIT                                                                                \
+	{                                                                                          \
+		0,                                                                                 \
+		{                                                                                  \
+			0                                                                          \
+		}                                                                                  \
+	}
 
 /* Sets err (may be NULL) and returns code, so callers can `return mb_err_set(...)`. */
 int mb_err_set(struct mb_err *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Prefixes the existing message with more context ("spec.json: " + message). */
 int mb_err_prefix(struct mb_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

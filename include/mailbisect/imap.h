@@ -12,7 +12,7 @@ struct mb_imap;
 
 /* url: imap://host:port/MAILBOX or imaps://...; nothing is contacted until the first fetch. */
 int mb_imap_open(struct mb_imap **out, const char *url, const char *user, const char *password,
-		 long timeout_seconds, struct mb_err *err);
+                 long timeout_seconds, struct mb_err *err);
 void mb_imap_close(struct mb_imap *imap);
 
 /* Called for each fetched message; a nonzero return stops the fetch and is returned. */
@@ -23,6 +23,6 @@ typedef int (*mb_imap_message_cb)(void *ctx, uint32_t uid, const char *data, siz
  * restarts at 0. Errors: MB_EUNAVAIL (cannot connect), MB_ECONFIG (login refused),
  * MB_EPROTO (unexpected reply). */
 int mb_imap_fetch_new(struct mb_imap *imap, uint32_t *uidvalidity, uint32_t *last_uid,
-		      mb_imap_message_cb cb, void *ctx, struct mb_err *err);
+                      mb_imap_message_cb cb, void *ctx, struct mb_err *err);
 
 #endif

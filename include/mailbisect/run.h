@@ -17,25 +17,25 @@ struct mb_planned_send {
 	int seq; /* 1-based send order */
 	enum mb_variant variant;
 	const struct mb_pool_spec *pool; /* borrowed from the spec */
-	const char *recipient;          /* borrowed from the spec */
+	const char *recipient;           /* borrowed from the spec */
 };
 
 /* The sends a spec plans, in the order they go out: round-robin over variants, recipients
  * inside, repeats outermost, so a block that starts or lifts mid-run shows as inconsistency.
  * Caller frees *out. */
 int mb_run_plan(const struct mb_spec *spec, struct mb_planned_send **out, size_t *n,
-		struct mb_err *err);
+                struct mb_err *err);
 
 struct mb_run_opts {
-	bool progress;        /* live progress line on stderr */
-	volatile int *stop;   /* set asynchronously (SIGINT) to end the run early */
+	bool progress;      /* live progress line on stderr */
+	volatile int *stop; /* set asynchronously (SIGINT) to end the run early */
 };
 
 /* Runs the experiment described by spec, recording everything in store. *run_id is set as
  * soon as the run exists (also on later failure). Errors before the first send leave nothing
  * sent; errors after are recorded in the run. */
 int mb_run_execute(const struct mb_spec *spec, struct mb_store *store,
-		   const struct mb_run_opts *opts, int64_t *run_id, struct mb_err *err);
+                   const struct mb_run_opts *opts, int64_t *run_id, struct mb_err *err);
 
 /* Reads the bounce mailbox of a stored run again (slow bounces), with the spec stored with
  * the run; *resolved counts the sends whose outcome changed. */
@@ -43,7 +43,7 @@ int mb_run_collect(struct mb_store *store, int64_t run_id, int *resolved, struct
 
 /* Infers the verdict of a stored run from its sends. */
 int mb_run_verdict(struct mb_store *store, int64_t run_id, struct mb_verdict *verdict,
-		   struct mb_err *err);
+                   struct mb_err *err);
 
 /* Envelope sender of one send: "{send}" in the template replaced by key. Caller frees. */
 char *mb_run_envelope_sender(const char *template, const char *key);

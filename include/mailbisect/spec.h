@@ -30,18 +30,18 @@ struct mb_pool_spec {
 	char *host;
 	long port;
 	enum mb_tls tls;
-	bool tls_verify;  /* verify the relay certificate (default true) */
-	char *ca_file;    /* optional CA bundle for tls_verify */
-	char *auth_user;  /* NULL when no AUTH */
+	bool tls_verify; /* verify the relay certificate (default true) */
+	char *ca_file;   /* optional CA bundle for tls_verify */
+	char *auth_user; /* NULL when no AUTH */
 	struct mb_secret_ref auth_password;
-	char *helo;       /* optional EHLO name */
+	char *helo;                      /* optional EHLO name */
 	struct mb_header_field *headers; /* extra headers added to every message of this pool */
 	size_t n_headers;
 	long timeout_seconds; /* per SMTP command (default 30) */
 };
 
 struct mb_mailbox_spec {
-	char *url;  /* imap://host:port/MAILBOX or imaps:// */
+	char *url; /* imap://host:port/MAILBOX or imaps:// */
 	char *user;
 	struct mb_secret_ref password;
 	long poll_interval_ms; /* default 1000 */
@@ -77,12 +77,12 @@ struct mb_spec {
 int mb_spec_load(struct mb_spec **out, const char *path, struct mb_err *err);
 /* Same from bytes; base_dir resolves a relative "message" path (NULL = current directory). */
 int mb_spec_parse(struct mb_spec **out, const char *json, size_t len, const char *name,
-		  const char *base_dir, struct mb_err *err);
+                  const char *base_dir, struct mb_err *err);
 void mb_spec_free(struct mb_spec *spec);
 
 /* Resolves a secret reference; *out (caller frees) is NULL when ref is empty. */
 int mb_secret_resolve(const struct mb_secret_ref *ref, const char *field, char **out,
-		      struct mb_err *err);
+                      struct mb_err *err);
 
 /* Number of sends the spec plans: variants x recipients x repeat. */
 long mb_spec_planned_sends(const struct mb_spec *spec);

@@ -14,9 +14,9 @@
 struct mb_store;
 
 /* Factor bits of a send, stored with it so a verdict can be recomputed from the store. */
-#define MB_FACTOR_PRIMARY_POOL 1u
-#define MB_FACTOR_LINKS 2u
-#define MB_FACTOR_TEMPLATE 4u
+#define MB_FACTOR_PRIMARY_POOL   1u
+#define MB_FACTOR_LINKS          2u
+#define MB_FACTOR_TEMPLATE       4u
 #define MB_FACTOR_PRIMARY_DOMAIN 8u
 
 /* Journal phase of a send: planned (not yet handed to a transport), submitting (handed over,
@@ -25,12 +25,12 @@ enum mb_phase { MB_PHASE_PLANNED = 0, MB_PHASE_SUBMITTING, MB_PHASE_SUBMITTED };
 
 struct mb_run_row {
 	int64_t id;
-	char *token;   /* random hex, part of every send key (ENVID, VERP, Message-ID) */
+	char *token; /* random hex, part of every send key (ENVID, VERP, Message-ID) */
 	char *name;
 	char *spec_path;
 	char *spec_json;
 	char *domain;
-	char *status;  /* running, finished, interrupted */
+	char *status; /* running, finished, interrupted */
 	char *created_at;
 	char *finished_at;
 	char *verdict_json; /* NULL until a verdict exists */
@@ -78,47 +78,47 @@ int mb_store_commit(struct mb_store *store, struct mb_err *err);
 void mb_store_rollback(struct mb_store *store);
 
 int mb_store_run_create(struct mb_store *store, const char *name, const char *spec_path,
-			const char *spec_json, const char *domain, int64_t *run_id, char **token,
-			struct mb_err *err);
+                        const char *spec_json, const char *domain, int64_t *run_id, char **token,
+                        struct mb_err *err);
 int mb_store_run_finish(struct mb_store *store, int64_t run_id, const char *status,
-			const char *verdict_json, struct mb_err *err);
+                        const char *verdict_json, struct mb_err *err);
 int mb_store_run_get(struct mb_store *store, int64_t run_id, struct mb_run_row *row,
-		     struct mb_err *err);
+                     struct mb_err *err);
 void mb_store_run_row_clear(struct mb_run_row *row);
 
 /* Journals a planned send (state pending, phase planned); *send_id receives its id. */
 int mb_store_send_plan(struct mb_store *store, const struct mb_send_row *send, int64_t *send_id,
-		       struct mb_err *err);
+                       struct mb_err *err);
 int mb_store_send_set_phase(struct mb_store *store, int64_t send_id, enum mb_phase phase,
-			    struct mb_err *err);
+                            struct mb_err *err);
 /* Records the transport's answer: phase submitted, state, relay reply, sent_at. */
 int mb_store_send_submitted(struct mb_store *store, int64_t send_id, enum mb_state state,
-			    enum mb_stage stage, int code, const char *enhanced, const char *text,
-			    const char *relay, const char *queue_id, struct mb_err *err);
+                            enum mb_stage stage, int code, const char *enhanced, const char *text,
+                            const char *relay, const char *queue_id, struct mb_err *err);
 /* Records the receiver's outcome (from a DSN or the window) for a send. */
 int mb_store_send_resolve(struct mb_store *store, const struct mb_send_row *outcome,
-			  struct mb_err *err);
+                          struct mb_err *err);
 /* All sends of a run in seq order. */
 int mb_store_sends_list(struct mb_store *store, int64_t run_id, struct mb_send_row **rows,
-			size_t *n, struct mb_err *err);
+                        size_t *n, struct mb_err *err);
 void mb_store_send_rows_free(struct mb_send_row *rows, size_t n);
 /* Sends of any run whose outcome may still change: pending, deferred, or accepted only
  * because the window closed (a late bounce can still arrive). */
 int mb_store_sends_open(struct mb_store *store, struct mb_send_row **rows, size_t *n,
-			struct mb_err *err);
+                        struct mb_err *err);
 /* Runs, newest first (at most limit). */
 int mb_store_runs_list(struct mb_store *store, int limit, struct mb_run_row **rows, size_t *n,
-		       struct mb_err *err);
+                       struct mb_err *err);
 void mb_store_run_rows_free(struct mb_run_row *rows, size_t n);
 
 /* Keeps raw evidence (a DSN as received). send_id 0 when it matched nothing. */
-int mb_store_evidence_add(struct mb_store *store, int64_t run_id, int64_t send_id,
-			  const char *kind, const char *data, size_t len, struct mb_err *err);
+int mb_store_evidence_add(struct mb_store *store, int64_t run_id, int64_t send_id, const char *kind,
+                          const char *data, size_t len, struct mb_err *err);
 
 /* Where reading the bounce mailbox stopped last time. */
 int mb_store_cursor_get(struct mb_store *store, const char *url, const char *user,
-			uint32_t *uidvalidity, uint32_t *last_uid, struct mb_err *err);
+                        uint32_t *uidvalidity, uint32_t *last_uid, struct mb_err *err);
 int mb_store_cursor_set(struct mb_store *store, const char *url, const char *user,
-			uint32_t uidvalidity, uint32_t last_uid, struct mb_err *err);
+                        uint32_t uidvalidity, uint32_t last_uid, struct mb_err *err);
 
 #endif

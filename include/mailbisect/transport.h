@@ -40,8 +40,8 @@ struct mb_transport_ops {
 	 * Returns 0 when res describes the attempt (even a refusal); negative only for local
 	 * failures (bad arguments, memory). */
 	int (*send)(const struct mb_pool_spec *pool, const char *password,
-		    const struct mb_envelope *env, const char *msg, size_t len,
-		    struct mb_send_result *res, struct mb_err *err);
+	            const struct mb_envelope *env, const char *msg, size_t len,
+	            struct mb_send_result *res, struct mb_err *err);
 };
 
 /* Transport by name, or NULL. */

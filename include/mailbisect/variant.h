@@ -31,7 +31,7 @@ struct mb_message; /* a parsed failing message; opaque */
 int mb_message_load(struct mb_message **out, const char *path, struct mb_err *err);
 /* Parses bytes; name is used in error messages. The bytes are copied. */
 int mb_message_parse(struct mb_message **out, const char *data, size_t len, const char *name,
-		     struct mb_err *err);
+                     struct mb_err *err);
 void mb_message_free(struct mb_message *msg);
 
 /* Header values of the original (decoded to UTF-8 where encoded words are used), or NULL.
@@ -65,11 +65,11 @@ struct mb_variant_opts {
  * its links collected): what a receiver's URL filter sees in that send. Same format and
  * ownership as mb_message_link_domains. */
 int mb_variant_link_domains(const struct mb_message *msg, enum mb_variant v, char ***out,
-			    struct mb_err *err);
+                            struct mb_err *err);
 
 /* Builds variant v of msg into out (appended) as a complete message with CRLF line ends:
  * Subject/From/To kept, trace headers removed, fresh Message-ID and Date set. */
 int mb_variant_build(const struct mb_message *msg, enum mb_variant v,
-		     const struct mb_variant_opts *opts, struct mb_buf *out, struct mb_err *err);
+                     const struct mb_variant_opts *opts, struct mb_buf *out, struct mb_err *err);
 
 #endif

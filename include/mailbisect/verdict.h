@@ -44,20 +44,21 @@ enum mb_obs_class {
 	MB_OBS_PASS,        /* delivered or accepted */
 	MB_OBS_FAIL,        /* refused by a policy decision of the receiver */
 	MB_OBS_NO_EVIDENCE, /* recipient unknown, mailbox full, rate limit, deferral */
-	MB_OBS_UNREACHED    /* never reached the receiver: submit-refused, suppressed, error, pending */
+	MB_OBS_UNREACHED /* never reached the receiver: submit-refused, suppressed, error, pending
+	                  */
 };
 enum mb_obs_class mb_verdict_classify_obs(const struct mb_verdict_obs *obs);
 
 struct mb_verdict {
-	const char *fault;  /* content, ip, domain, ip+content, not-reproduced, inconclusive,
-			       incomplete (static) */
-	const char *detail; /* links, template, or NULL (static) */
+	const char *fault;    /* content, ip, domain, ip+content, not-reproduced, inconclusive,
+	                         incomplete (static) */
+	const char *detail;   /* links, template, or NULL (static) */
 	const char *relation; /* for ip+content: "both-needed" or "either-enough"; else NULL */
-	double confidence;  /* posterior of the verdict, 0 when not applicable */
-	bool unconfirmed;   /* e.g. domain by elimination: other explanations survive */
-	char *summary;      /* owned: one paragraph in plain words */
-	char *next_steps;   /* owned: what to do next, one step per line */
-	char *alternatives; /* owned: other surviving explanations, comma-separated, or NULL */
+	double confidence;    /* posterior of the verdict, 0 when not applicable */
+	bool unconfirmed;     /* e.g. domain by elimination: other explanations survive */
+	char *summary;        /* owned: one paragraph in plain words */
+	char *next_steps;     /* owned: what to do next, one step per line */
+	char *alternatives;   /* owned: other surviving explanations, comma-separated, or NULL */
 };
 
 /* Infers the verdict. Returns 0 or MB_ENOMEM. */

@@ -12,18 +12,18 @@ static const struct {
 	int exit_code;
 	const char *name;
 } error_classes[] = {
-	{MB_OK, EX_OK, "ok"},
-	{MB_EUSAGE, EX_USAGE, "usage"},
-	{MB_EDATA, EX_DATAERR, "data"},
-	{MB_ENOINPUT, EX_NOINPUT, "noinput"},
-	{MB_ECONFIG, EX_CONFIG, "config"},
-	{MB_EUNAVAIL, EX_UNAVAILABLE, "unavailable"},
-	{MB_ETEMP, EX_TEMPFAIL, "tempfail"},
-	{MB_EPROTO, EX_PROTOCOL, "protocol"},
-	{MB_ENOPERM, EX_NOPERM, "noperm"},
-	{MB_ENOMEM, EX_SOFTWARE, "nomem"},
-	{MB_EIO, EX_IOERR, "io"},
-	{MB_ESOFTWARE, EX_SOFTWARE, "software"},
+    {MB_OK, EX_OK, "ok"},
+    {MB_EUSAGE, EX_USAGE, "usage"},
+    {MB_EDATA, EX_DATAERR, "data"},
+    {MB_ENOINPUT, EX_NOINPUT, "noinput"},
+    {MB_ECONFIG, EX_CONFIG, "config"},
+    {MB_EUNAVAIL, EX_UNAVAILABLE, "unavailable"},
+    {MB_ETEMP, EX_TEMPFAIL, "tempfail"},
+    {MB_EPROTO, EX_PROTOCOL, "protocol"},
+    {MB_ENOPERM, EX_NOPERM, "noperm"},
+    {MB_ENOMEM, EX_SOFTWARE, "nomem"},
+    {MB_EIO, EX_IOERR, "io"},
+    {MB_ESOFTWARE, EX_SOFTWARE, "software"},
 };
 
 int mb_err_set(struct mb_err *err, int code, const char *fmt, ...)

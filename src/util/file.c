@@ -31,7 +31,8 @@ int mb_file_read(const char *path, size_t max_bytes, struct mb_buf *out, struct 
 			int saved = errno;
 			if (fd != STDIN_FILENO)
 				close(fd);
-			return mb_err_set(err, MB_ENOINPUT, "%s: read error: %s", path, strerror(saved));
+			return mb_err_set(err, MB_ENOINPUT, "%s: read error: %s", path,
+			                  strerror(saved));
 		}
 		if (n == 0)
 			break;
@@ -39,8 +40,8 @@ int mb_file_read(const char *path, size_t max_bytes, struct mb_buf *out, struct 
 		if (total > max_bytes || mb_buf_append(out, chunk, (size_t)n)) {
 			if (fd != STDIN_FILENO)
 				close(fd);
-			return mb_err_set(err, MB_EDATA, "%s: larger than the limit of %zu bytes", path,
-					  max_bytes);
+			return mb_err_set(err, MB_EDATA, "%s: larger than the limit of %zu bytes",
+			                  path, max_bytes);
 		}
 	}
 	if (fd != STDIN_FILENO)
@@ -57,14 +58,14 @@ int mb_file_read_secret(const char *path, char **out, struct mb_err *err)
 	*out = NULL;
 	if (stat(path, &st) != 0)
 		return mb_err_set(err, MB_ENOINPUT, "%s: cannot read secret file: %s", path,
-				  strerror(errno));
+		                  strerror(errno));
 	if (!S_ISREG(st.st_mode))
 		return mb_err_set(err, MB_ENOINPUT, "%s: secret file is not a regular file", path);
 	if (st.st_mode & (S_IRWXG | S_IRWXO))
 		return mb_err_set(err, MB_ENOPERM,
-				  "%s: secret file is accessible by group or others (mode %03o); "
-				  "run chmod 600 on it",
-				  path, (unsigned)(st.st_mode & 0777));
+		                  "%s: secret file is accessible by group or others (mode %03o); "
+		                  "run chmod 600 on it",
+		                  path, (unsigned)(st.st_mode & 0777));
 	rc = mb_file_read(path, MB_MAX_SECRET_BYTES, &buf, err);
 	if (rc)
 		return rc;
@@ -124,7 +125,8 @@ int mb_file_mkdirs(const char *path, struct mb_err *err)
 			continue;
 		*p = '\0';
 		if (mkdir(copy, 0700) != 0 && errno != EEXIST) {
-			mb_err_set(err, MB_EIO, "%s: cannot create directory: %s", copy, strerror(errno));
+			mb_err_set(err, MB_EIO, "%s: cannot create directory: %s", copy,
+			           strerror(errno));
 			free(copy);
 			return MB_EIO;
 		}

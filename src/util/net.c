@@ -55,7 +55,8 @@ int mb_net_probe(const char *host, long port, long timeout_ms, struct mb_err *er
 	snprintf(service, sizeof service, "%ld", port);
 	rc = getaddrinfo(host, service, &hints, &list);
 	if (rc != 0)
-		return mb_err_set(err, MB_EUNAVAIL, "cannot resolve %s: %s", host, gai_strerror(rc));
+		return mb_err_set(err, MB_EUNAVAIL, "cannot resolve %s: %s", host,
+		                  gai_strerror(rc));
 	for (const struct addrinfo *ai = list; ai; ai = ai->ai_next)
 		if (try_address(ai, timeout_ms, &error) == 0) {
 			freeaddrinfo(list);
@@ -63,5 +64,5 @@ int mb_net_probe(const char *host, long port, long timeout_ms, struct mb_err *er
 		}
 	freeaddrinfo(list);
 	return mb_err_set(err, MB_EUNAVAIL, "cannot connect to %s:%ld: %s", host, port,
-			  strerror(error ? error : ECONNREFUSED));
+	                  strerror(error ? error : ECONNREFUSED));
 }

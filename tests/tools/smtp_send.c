@@ -24,9 +24,9 @@
 static void usage(void)
 {
 	fprintf(stderr, "usage: smtp_send --host H --port P --from ADDR --to ADDR [--tls "
-			"none|starttls] [--verify] [--ca FILE] [--user U --password-file FILE] "
-			"[--helo NAME] [--timeout S] [--dsn] [--envid ID] [--header N:V] "
-			"[--count N] [--message FILE]\n");
+	                "none|starttls] [--verify] [--ca FILE] [--user U --password-file FILE] "
+	                "[--helo NAME] [--timeout S] [--dsn] [--envid ID] [--header N:V] "
+	                "[--count N] [--message FILE]\n");
 	exit(2);
 }
 
@@ -46,22 +46,22 @@ static int test_message(struct mb_buf *out, const char *from, const char *to, lo
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {{"host", 1, 0, 'h'},
-					     {"port", 1, 0, 'p'},
-					     {"from", 1, 0, 'f'},
-					     {"to", 1, 0, 't'},
-					     {"tls", 1, 0, 'T'},
-					     {"verify", 0, 0, 'v'},
-					     {"ca", 1, 0, 'c'},
-					     {"user", 1, 0, 'u'},
-					     {"password-file", 1, 0, 'P'},
-					     {"helo", 1, 0, 'H'},
-					     {"timeout", 1, 0, 'o'},
-					     {"dsn", 0, 0, 'd'},
-					     {"envid", 1, 0, 'e'},
-					     {"header", 1, 0, 'x'},
-					     {"count", 1, 0, 'n'},
-					     {"message", 1, 0, 'm'},
-					     {0, 0, 0, 0}};
+	                                     {"port", 1, 0, 'p'},
+	                                     {"from", 1, 0, 'f'},
+	                                     {"to", 1, 0, 't'},
+	                                     {"tls", 1, 0, 'T'},
+	                                     {"verify", 0, 0, 'v'},
+	                                     {"ca", 1, 0, 'c'},
+	                                     {"user", 1, 0, 'u'},
+	                                     {"password-file", 1, 0, 'P'},
+	                                     {"helo", 1, 0, 'H'},
+	                                     {"timeout", 1, 0, 'o'},
+	                                     {"dsn", 0, 0, 'd'},
+	                                     {"envid", 1, 0, 'e'},
+	                                     {"header", 1, 0, 'x'},
+	                                     {"count", 1, 0, 'n'},
+	                                     {"message", 1, 0, 'm'},
+	                                     {0, 0, 0, 0}};
 	struct mb_pool_spec pool = {0};
 	struct mb_header_field header = {0};
 	struct mb_envelope env = {0};
@@ -162,13 +162,13 @@ int main(int argc, char **argv)
 		int rc;
 
 		if (message_file ? mb_file_read(message_file, MB_MAX_MESSAGE_BYTES, &msg, &err)
-				 : test_message(&msg, env.mail_from, env.rcpt, i)) {
+		                 : test_message(&msg, env.mail_from, env.rcpt, i)) {
 			fprintf(stderr, "smtp_send: %s\n", err.message);
 			return 2;
 		}
 		start = mb_clock_monotonic_ms();
 		rc = mb_transport_find("smtp")->send(&pool, password, &env, msg.data, msg.len, &res,
-						     &err);
+		                                     &err);
 		if (rc) {
 			printf("%ld: local failure %s: %s\n", i, mb_err_class(rc), err.message);
 			failures++;

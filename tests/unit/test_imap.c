@@ -21,8 +21,8 @@
 
 #include "mailbisect/imap.h"
 
-#define N(a) (sizeof(a) / sizeof((a)[0]))
-#define USER "bounces"
+#define N(a)     (sizeof(a) / sizeof((a)[0]))
+#define USER     "bounces"
 #define PASSWORD "s3cret-Pa55"
 
 /* ---- The scripted server ------------------------------------------------------------------- */
@@ -31,7 +31,7 @@ enum server_mode { SERVE_NORMAL, SERVE_NO_UIDVALIDITY, SERVE_BAD_SEARCH, SERVE_S
 
 struct server {
 	enum server_mode mode;
-	const char *mailbox;   /* name SELECT must carry (modified UTF-7) */
+	const char *mailbox; /* name SELECT must carry (modified UTF-7) */
 	uint32_t uidvalidity;
 	uint32_t uids[4];
 	size_t n;
@@ -43,9 +43,9 @@ struct server {
 static void message_for(uint32_t uid, char *out, size_t size)
 {
 	snprintf(out, size,
-		 "From: MAILER-DAEMON@esp.example\r\nSubject: report %u\r\n\r\n"
-		 "caf\xc3\xa9 \xff\r\n* %u FETCH (UID 99)\r\nA005 OK fake\r\n",
-		 uid, uid);
+	         "From: MAILER-DAEMON@esp.example\r\nSubject: report %u\r\n\r\n"
+	         "caf\xc3\xa9 \xff\r\n* %u FETCH (UID 99)\r\nA005 OK fake\r\n",
+	         uid, uid);
 }
 
 static const char plain_b64[] = "AGJvdW5jZXMAczNjcmV0LVBhNTU="; /* \0bounces\0s3cret-Pa55 */
@@ -98,7 +98,8 @@ static void serve_session(const struct server *s, int fd)
 		cmd++;
 		if (strcasecmp(cmd, "CAPABILITY") == 0) {
 			snprintf(out, sizeof out,
-				 "* CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR\r\n%s OK done\r\n", tag);
+			         "* CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR\r\n%s OK done\r\n",
+			         tag);
 		} else if (strncasecmp(cmd, "AUTHENTICATE PLAIN", 18) == 0) {
 			const char *resp = cmd[18] == ' ' ? cmd + 19 : NULL;
 			if (!resp) {
@@ -109,7 +110,7 @@ static void serve_session(const struct server *s, int fd)
 			}
 			authed = strcmp(resp, plain_b64) == 0;
 			snprintf(out, sizeof out, "%s %s\r\n", tag,
-				 authed ? "OK Logged in" : "NO [AUTHENTICATIONFAILED] failed");
+			         authed ? "OK Logged in" : "NO [AUTHENTICATIONFAILED] failed");
 		} else if (strncasecmp(cmd, "SELECT ", 7) == 0 && authed) {
 			const char *m = cmd + 7;
 			size_t n = strlen(m);
@@ -117,16 +118,17 @@ static void serve_session(const struct server *s, int fd)
 				m++, n -= 2;
 			snprintf(mailbox, sizeof mailbox, "%.*s", (int)n, m);
 			if (strcmp(mailbox, s->mailbox) != 0)
-				snprintf(out, sizeof out, "%s NO Mailbox doesn't exist: %s\r\n", tag,
-					 mailbox);
+				snprintf(out, sizeof out, "%s NO Mailbox doesn't exist: %s\r\n",
+				         tag, mailbox);
 			else if (s->mode == SERVE_NO_UIDVALIDITY)
-				snprintf(out, sizeof out, "* %zu EXISTS\r\n%s OK selected\r\n", s->n,
-					 tag);
+				snprintf(out, sizeof out, "* %zu EXISTS\r\n%s OK selected\r\n",
+				         s->n, tag);
 			else
-				snprintf(out, sizeof out,
-					 "* %zu EXISTS\r\n* OK [UIDVALIDITY %u] UIDs valid\r\n"
-					 "* OK [UIDNEXT %u] next\r\n%s OK [READ-WRITE] selected\r\n",
-					 s->n, s->uidvalidity, s->n ? s->uids[s->n - 1] + 1 : 1, tag);
+				snprintf(
+				    out, sizeof out,
+				    "* %zu EXISTS\r\n* OK [UIDVALIDITY %u] UIDs valid\r\n"
+				    "* OK [UIDNEXT %u] next\r\n%s OK [READ-WRITE] selected\r\n",
+				    s->n, s->uidvalidity, s->n ? s->uids[s->n - 1] + 1 : 1, tag);
 		} else if (strncasecmp(cmd, "UID SEARCH UID ", 15) == 0) {
 			unsigned long from = strtoul(cmd + 15, NULL, 10);
 			size_t k = (size_t)snprintf(out, sizeof out, "* SEARCH");
@@ -135,13 +137,14 @@ static void serve_session(const struct server *s, int fd)
 				k += (size_t)snprintf(out + k, sizeof out - k, " 1 two");
 			for (size_t i = 0; i < s->n; i++)
 				if (s->uids[i] >= from) {
-					k += (size_t)snprintf(out + k, sizeof out - k, " %u", s->uids[i]);
+					k += (size_t)snprintf(out + k, sizeof out - k, " %u",
+					                      s->uids[i]);
 					any = true;
 				}
 			/* like Dovecot: n:* always includes the highest UID */
 			if (!any && s->n)
 				k += (size_t)snprintf(out + k, sizeof out - k, " %u",
-						      s->uids[s->n - 1]);
+				                      s->uids[s->n - 1]);
 			snprintf(out + k, sizeof out - k, "\r\n%s OK searched\r\n", tag);
 		} else if (strncasecmp(cmd, "UID FETCH ", 10) == 0) {
 			unsigned long uid = strtoul(cmd + 10, NULL, 10);
@@ -152,9 +155,10 @@ static void serve_session(const struct server *s, int fd)
 				snprintf(out, sizeof out, "%s OK nothing\r\n", tag);
 			} else {
 				message_for((uint32_t)uid, msg, sizeof msg);
-				snprintf(out, sizeof out,
-					 "* %zu FETCH (UID %lu BODY[] {%zu}\r\n%s)\r\n%s OK fetched\r\n",
-					 i + 1, uid, strlen(msg), msg, tag);
+				snprintf(
+				    out, sizeof out,
+				    "* %zu FETCH (UID %lu BODY[] {%zu}\r\n%s)\r\n%s OK fetched\r\n",
+				    i + 1, uid, strlen(msg), msg, tag);
 			}
 		} else if (strcasecmp(cmd, "LOGOUT") == 0) {
 			snprintf(out, sizeof out, "* BYE\r\n%s OK bye\r\n", tag);
@@ -233,7 +237,7 @@ static int on_message(void *ctx, uint32_t uid, const char *data, size_t len)
 	message_for(uid, want, sizeof want);
 	if (len != strlen(want) || memcmp(data, want, len) != 0)
 		fail_msg("uid %u: message bytes differ (got %zu bytes, want %zu)", uid, len,
-			 strlen(want));
+		         strlen(want));
 	if (uid == seen->stop_at)
 		return seen->stop_rc;
 	if (seen->n < N(seen->uids))
@@ -242,7 +246,7 @@ static int on_message(void *ctx, uint32_t uid, const char *data, size_t len)
 }
 
 static struct mb_imap *open_at(const struct server *s, const char *mailbox, const char *password,
-			       long timeout)
+                               long timeout)
 {
 	struct mb_err err = MB_ERR_INIT;
 	struct mb_imap *imap;
@@ -337,7 +341,8 @@ static void test_callback_stops(void **state)
 /* Mailbox names go out in modified UTF-7, whatever the URL's encoding. */
 static void test_mailbox_name(void **state)
 {
-	static const char *const spellings[] = {"Bounces%20%C3%9C%20%26%20co", "Bounces \xc3\x9c & co"};
+	static const char *const spellings[] = {"Bounces%20%C3%9C%20%26%20co",
+	                                        "Bounces \xc3\x9c & co"};
 	struct server s = {SERVE_NORMAL, "Bounces &ANw- &- co", 5, {1}, 1, 0, 0};
 	(void)state;
 
@@ -434,11 +439,11 @@ static void test_open_checks(void **state)
 		const char *url;
 		const char *fragment;
 	} bad[] = {
-		{"http://127.0.0.1/INBOX", "imap://"},
-		{"imap://" USER ":" PASSWORD "@127.0.0.1/INBOX", "credentials"},
-		{"imap:///INBOX", "no host"},
-		{"imap://host name/INBOX", "invalid host"},
-		{"imap://127.0.0.1/\xff\xfe", "UTF-8"},
+	    {"http://127.0.0.1/INBOX", "imap://"},
+	    {"imap://" USER ":" PASSWORD "@127.0.0.1/INBOX", "credentials"},
+	    {"imap:///INBOX", "no host"},
+	    {"imap://host name/INBOX", "invalid host"},
+	    {"imap://127.0.0.1/\xff\xfe", "UTF-8"},
 	};
 	(void)state;
 	for (size_t i = 0; i < N(bad); i++) {
@@ -454,10 +459,10 @@ static void test_open_checks(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fetch_new),       cmocka_unit_test(test_uidvalidity_reset),
-		cmocka_unit_test(test_callback_stops),  cmocka_unit_test(test_mailbox_name),
-		cmocka_unit_test(test_errors),          cmocka_unit_test(test_protocol_errors),
-		cmocka_unit_test(test_silent_server),   cmocka_unit_test(test_open_checks),
+	    cmocka_unit_test(test_fetch_new),      cmocka_unit_test(test_uidvalidity_reset),
+	    cmocka_unit_test(test_callback_stops), cmocka_unit_test(test_mailbox_name),
+	    cmocka_unit_test(test_errors),         cmocka_unit_test(test_protocol_errors),
+	    cmocka_unit_test(test_silent_server),  cmocka_unit_test(test_open_checks),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, NULL, NULL);

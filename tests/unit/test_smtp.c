@@ -28,24 +28,24 @@
 #define PLAIN_RESPONSE "AHNlbmRlcgBzM2NyZXQtcHc="
 
 static const char message_8bit[] = "From: Sender <sender@example.com>\r\n"
-				   "To: <user@example.net>\r\n"
-				   "Subject: =?utf-8?q?caf=C3=A9?=\r\n"
-				   "MIME-Version: 1.0\r\n"
-				   "Content-Type: text/plain; charset=utf-8\r\n"
-				   "Content-Transfer-Encoding: 8bit\r\n"
-				   "\r\n"
-				   "Caf\xc3\xa9.\r\n";
+                                   "To: <user@example.net>\r\n"
+                                   "Subject: =?utf-8?q?caf=C3=A9?=\r\n"
+                                   "MIME-Version: 1.0\r\n"
+                                   "Content-Type: text/plain; charset=utf-8\r\n"
+                                   "Content-Transfer-Encoding: 8bit\r\n"
+                                   "\r\n"
+                                   "Caf\xc3\xa9.\r\n";
 
 static const char message[] = "From: Sender <sender@example.com>\r\n"
-			      "To: <user@example.net>\r\n"
-			      "Subject: mailbisect transport test\r\n"
-			      "Date: Thu, 03 Dec 2026 20:00:00 +0000\r\n"
-			      "Message-ID: <send-1@example.com>\r\n"
-			      "MIME-Version: 1.0\r\n"
-			      "Content-Type: text/plain; charset=us-ascii\r\n"
-			      "\r\n"
-			      "Hello.\r\n"
-			      ".A line that starts with a dot.\r\n";
+                              "To: <user@example.net>\r\n"
+                              "Subject: mailbisect transport test\r\n"
+                              "Date: Thu, 03 Dec 2026 20:00:00 +0000\r\n"
+                              "Message-ID: <send-1@example.com>\r\n"
+                              "MIME-Version: 1.0\r\n"
+                              "Content-Type: text/plain; charset=us-ascii\r\n"
+                              "\r\n"
+                              "Hello.\r\n"
+                              ".A line that starts with a dot.\r\n";
 
 /* ---- the responder ---- */
 
@@ -169,8 +169,8 @@ static const struct send_case cases[] = {
      .text = "Ok: queued as 4ABC123",
      .queue_id = "4ABC123",
      .log_has = {"C: EHLO test.example", "C: MAIL FROM:<bounces+send-1@example.com> SIZE=",
-		 "C: RCPT TO:<user@example.net> NOTIFY=SUCCESS,FAILURE,DELAY",
-		 "D: X-Mailbisect-Pool: pool-a\nD: From: Sender <sender@example.com>\n"},
+                 "C: RCPT TO:<user@example.net> NOTIFY=SUCCESS,FAILURE,DELAY",
+                 "D: X-Mailbisect-Pool: pool-a\nD: From: Sender <sender@example.com>\n"},
      .log_lacks = {"C: BDAT"}},
     {.name = "accepted (DSN parameters, dot stuffing)",
      .script = EHLO_PLAIN,
@@ -241,7 +241,7 @@ static const struct send_case cases[] = {
      .log_lacks = {"C: MAIL"}},
     {.name = "greeting 421, multi-line",
      .script = "greeting: 421-4.7.0 mx.test too many connections\n"
-	       "greeting: 421 4.7.0 try again later\n",
+               "greeting: 421 4.7.0 try again later\n",
      .state = MB_STATE_SUBMIT_REFUSED,
      .stage = MB_STAGE_CONNECT,
      .code = 421,
@@ -274,7 +274,7 @@ static const struct send_case cases[] = {
      .text = "no HELO either"},
     {.name = "MAIL 553",
      .script = EHLO_PLAIN "MAIL: 553 5.7.1 <bounces+send-1@example.com>: Sender address "
-			  "rejected: not owned by user sender\n",
+                          "rejected: not owned by user sender\n",
      .state = MB_STATE_SUBMIT_REFUSED,
      .stage = MB_STAGE_MAIL,
      .code = 553,
@@ -290,18 +290,18 @@ static const struct send_case cases[] = {
      .text = "Error: queue file write error"},
     {.name = "RCPT 550, multi-line S3150",
      .script = EHLO_CHUNKING "RCPT: 550-5.7.1 Messages from [127.0.0.2] weren't sent.\n"
-			     "RCPT: 550 5.7.1 Part of their network is on our block list "
-			     "(S3150)\n",
+                             "RCPT: 550 5.7.1 Part of their network is on our block list "
+                             "(S3150)\n",
      .state = MB_STATE_SUBMIT_REFUSED,
      .stage = MB_STAGE_RCPT,
      .code = 550,
      .enhanced = "5.7.1",
      .text = "Messages from [127.0.0.2] weren't sent.\r\nPart of their network is on our "
-	     "block list (S3150)",
+             "block list (S3150)",
      .log_lacks = {"C: DATA", "C: BDAT", "D: "}},
     {.name = "RCPT 450",
      .script = EHLO_PLAIN "RCPT: 450 4.2.0 <user@example.net>: Recipient address rejected: "
-			  "Greylisted\n",
+                          "Greylisted\n",
      .state = MB_STATE_SUBMIT_REFUSED,
      .stage = MB_STAGE_RCPT,
      .code = 450,
@@ -352,7 +352,7 @@ static const struct send_case cases[] = {
      .state = MB_STATE_ERROR,
      .stage = MB_STAGE_DATA,
      .text_has = "closed the connection before replying to the end of the message; it may "
-		 "or may not have accepted it"},
+                 "or may not have accepted it"},
     {.name = "no greeting (timeout)",
      .script = "greeting: !hang\n",
      .timeout = 1,
@@ -398,7 +398,7 @@ static const struct send_case cases[] = {
      .log_has = {"C: AUTH PLAIN " PLAIN_RESPONSE "\n"}},
     {.name = "AUTH LOGIN accepted",
      .script = EHLO_AUTH("LOGIN") "AUTH: 334 UGFzc3dvcmQ6\n"
-				  "AUTH2: 235 2.7.0 Authentication successful\n",
+                                  "AUTH2: 235 2.7.0 Authentication successful\n",
      .user = "sender",
      .state = MB_STATE_PENDING,
      .stage = MB_STAGE_DATA,
@@ -432,7 +432,7 @@ static const struct send_case cases[] = {
      .state = MB_STATE_ERROR,
      .stage = MB_STAGE_AUTH,
      .text_has = "does not offer AUTH (many relays offer it only after STARTTLS); nothing "
-		 "was sent",
+                 "was sent",
      .log_lacks = {"D: "}},
     {.name = "AUTH: no reply",
      .script = EHLO_AUTH("PLAIN") "AUTH: !hang\n",
@@ -537,17 +537,17 @@ static void pool_init(struct mb_pool_spec *pool, struct mb_header_field *header,
 }
 
 static const struct mb_envelope envelope = {"bounces+send-1@example.com", "user@example.net",
-					    "send-1", true};
+                                            "send-1", true};
 
 static int send_message(const struct mb_pool_spec *pool, const char *password, const char *msg,
-			struct mb_send_result *res, struct mb_err *err)
+                        struct mb_send_result *res, struct mb_err *err)
 {
 	return mb_transport_find("smtp")->send(pool, password, &envelope, msg, strlen(msg), res,
-					       err);
+	                                       err);
 }
 
 static int send_once(const struct mb_pool_spec *pool, const char *password,
-		     struct mb_send_result *res, struct mb_err *err)
+                     struct mb_send_result *res, struct mb_err *err)
 {
 	return send_message(pool, password, message, res, err);
 }
@@ -588,7 +588,7 @@ static int run_case(const struct send_case *c)
 	if (c->host)
 		pool.host = (char *)c->host;
 	rc = send_message(&pool, c->user ? PASSWORD : NULL, c->eight_bit ? message_8bit : message,
-			  &res, &err);
+	                  &res, &err);
 	responder_stop(&r, &log);
 	mb_buf_terminate(&log);
 	snprintf(relay, sizeof relay, "%s:%d", pool.host, r.port);
@@ -647,18 +647,18 @@ static void test_replies(void **state)
 static void test_oversized_reply(void **state)
 {
 	struct send_case big = {.name = "RCPT reply over 4 KiB",
-				.state = MB_STATE_ERROR,
-				.stage = MB_STAGE_RCPT,
-				.text_has = "sent an invalid reply to RCPT TO"};
+	                        .state = MB_STATE_ERROR,
+	                        .stage = MB_STAGE_RCPT,
+	                        .text_has = "sent an invalid reply to RCPT TO"};
 	struct mb_buf script = MB_BUF_INIT;
 	(void)state;
 	assert_int_equal(mb_buf_puts(&script, EHLO_PLAIN), 0);
 	for (int i = 0; i < 100; i++)
 		assert_int_equal(mb_buf_printf(&script,
-					       "RCPT: 550-5.7.1 line %02d of a very long refusal "
-					       "text that goes on and on and on\n",
-					       i),
-				 0);
+		                               "RCPT: 550-5.7.1 line %02d of a very long refusal "
+		                               "text that goes on and on and on\n",
+		                               i),
+		                 0);
 	assert_int_equal(mb_buf_puts(&script, "RCPT: 550 5.7.1 end\n"), 0);
 	big.script = script.data;
 	assert_int_equal(run_case(&big), 0);
@@ -686,12 +686,12 @@ static void test_connection_refused(void **state)
 	pool_init(&pool, &header, ntohs(addr.sin_port));
 	assert_int_equal(send_once(&pool, NULL, &res, &err), 0);
 	snprintf(want, sizeof want, "cannot connect to 127.0.0.1:%d: Connection refused",
-		 ntohs(addr.sin_port));
+	         ntohs(addr.sin_port));
 	if (res.state != MB_STATE_ERROR || res.stage != MB_STAGE_CONNECT || res.code != 0 ||
 	    strcmp(res.text, want) != 0)
 		fail_msg("got %s/%s/%d \"%s\", want error/connect/0 \"%s\"",
-			 mb_state_name(res.state), mb_stage_name(res.stage), res.code, res.text,
-			 want);
+		         mb_state_name(res.state), mb_stage_name(res.stage), res.code, res.text,
+		         want);
 	mb_send_result_clear(&res);
 }
 
@@ -712,7 +712,7 @@ static void test_tls_sessions_in_a_row(void **state)
 		assert_int_equal(send_once(&pool, NULL, &res, &err), 0);
 		if (res.state != MB_STATE_PENDING)
 			fail_msg("session %d: got %s \"%s\", want pending", i,
-				 mb_state_name(res.state), res.text);
+			         mb_state_name(res.state), res.text);
 		mb_send_result_clear(&res);
 	}
 	responder_stop(&r, NULL);
@@ -777,10 +777,10 @@ static void test_refused_before_sending(void **state)
 		if (bad[i].envid)
 			env.envid = bad[i].envid;
 		rc = mb_transport_find("smtp")->send(&pool, bad[i].password, &env, msg, strlen(msg),
-						     &res, &err);
+		                                     &res, &err);
 		if (rc != bad[i].rc || !strstr(err.message, bad[i].message_has))
 			fail_msg("%s: got rc %d \"%s\", want rc %d and \"%s\"", bad[i].name, rc,
-				 err.message, bad[i].rc, bad[i].message_has);
+			         err.message, bad[i].rc, bad[i].message_has);
 		if (strstr(err.message, long_password) || strstr(err.message, PASSWORD))
 			fail_msg("%s: the password is in the error", bad[i].name);
 		if (res.text || res.relay || res.queue_id)

@@ -1621,7 +1621,8 @@ static void test_docs_agreement(void **state)
 		char path[200], cells[5][256], want[64];
 		doc_path(f->path, path, sizeof path);
 		if (!doc_row(docs, path, cells)) {
-			failed("README.md (spec section): got no table row for `%s`, want one", path);
+			failed("README.md (spec section): got no table row for `%s`, want one",
+			       path);
 			continue;
 		}
 		if (strncmp(cells[1], f->type, strlen(f->type)))
@@ -1670,7 +1671,9 @@ static void test_docs_agreement(void **state)
 		for (size_t i = 0; i < list.n && !found; i++)
 			found = !strcmp(list.fields[i].path, loader);
 		if (!found)
-			failed("README.md (spec section): got a row for `%s`, unknown to the loader", path);
+			failed(
+			    "README.md (spec section): got a row for `%s`, unknown to the loader",
+			    path);
 	}
 	free(readme);
 	if (failures)

@@ -24,8 +24,7 @@ static char *temp_db(void)
 	return path;
 }
 
-static void plan_send(struct mb_store *s, int64_t run, int seq, const char *variant,
-		      int64_t *id)
+static void plan_send(struct mb_store *s, int64_t run, int seq, const char *variant, int64_t *id)
 {
 	struct mb_err err = MB_ERR_INIT;
 	char key[32], msgid[64];
@@ -57,21 +56,20 @@ static void test_journal(void **state)
 
 	if (mb_store_open(&s, path, &err))
 		fail_msg("open: %s", err.message);
-	assert_int_equal(mb_store_run_create(s, "t", "t.json", "{}", "victim.example", &run, &token,
-					     &err),
-			 0);
+	assert_int_equal(
+	    mb_store_run_create(s, "t", "t.json", "{}", "victim.example", &run, &token, &err), 0);
 	assert_int_equal(strlen(token), 8);
 	plan_send(s, run, 1, "original", &id1);
 	plan_send(s, run, 2, "plain-text", &id2);
 	assert_int_equal(mb_store_send_set_phase(s, id1, MB_PHASE_SUBMITTING, &err), 0);
 	assert_int_equal(mb_store_send_submitted(s, id1, MB_STATE_PENDING, MB_STAGE_DATA, 250,
-						 "2.0.0", "Ok: queued as ABC", "127.0.0.1:2525",
-						 "ABC", &err),
-			 0);
+	                                         "2.0.0", "Ok: queued as ABC", "127.0.0.1:2525",
+	                                         "ABC", &err),
+	                 0);
 	assert_int_equal(mb_store_send_submitted(s, id2, MB_STATE_SUBMIT_REFUSED, MB_STAGE_AUTH,
-						 535, "5.7.8", "authentication failed",
-						 "127.0.0.1:2587", NULL, &err),
-			 0);
+	                                         535, "5.7.8", "authentication failed",
+	                                         "127.0.0.1:2587", NULL, &err),
+	                 0);
 	o.id = id1;
 	o.state = MB_STATE_BOUNCED;
 	o.stage = MB_STAGE_RCPT;
@@ -155,7 +153,7 @@ static void test_plan_interleaved(void **state)
 	struct mb_err err = MB_ERR_INIT;
 	struct mb_spec spec;
 	enum mb_variant variants[] = {MB_VARIANT_ORIGINAL, MB_VARIANT_PLAIN_TEXT,
-				      MB_VARIANT_ALTERNATE_POOL};
+	                              MB_VARIANT_ALTERNATE_POOL};
 	char *rcpts[] = {"a@victim.example", "b@victim.example"};
 	struct mb_planned_send *plan;
 	size_t n;
@@ -189,9 +187,9 @@ static void test_plan_interleaved(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_journal),         cmocka_unit_test(test_cursor),
-		cmocka_unit_test(test_unwritable),      cmocka_unit_test(test_envelope_sender),
-		cmocka_unit_test(test_plan_interleaved),
+	    cmocka_unit_test(test_journal),          cmocka_unit_test(test_cursor),
+	    cmocka_unit_test(test_unwritable),       cmocka_unit_test(test_envelope_sender),
+	    cmocka_unit_test(test_plan_interleaved),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,17 +44,19 @@ static void test_to_long(void **state)
 		int rc;
 		long want;
 	} cases[] = {
-		{"25", 1, 65535, 0, 25},   {"0", 1, 65535, -1, 0},   {"65536", 1, 65535, -1, 0},
-		{"12x", 0, 100, -1, 0},    {"", 0, 100, -1, 0},      {" 5", 0, 100, -1, 0},
-		{"-3", -10, 10, 0, -3},    {"99999999999999999999", 0, 100, -1, 0},
+	    {"25", 1, 65535, 0, 25},    {"0", 1, 65535, -1, 0},
+	    {"65536", 1, 65535, -1, 0}, {"12x", 0, 100, -1, 0},
+	    {"", 0, 100, -1, 0},        {" 5", 0, 100, -1, 0},
+	    {"-3", -10, 10, 0, -3},     {"99999999999999999999", 0, 100, -1, 0},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		long v = 0;
 		int rc = mb_str_to_long(cases[i].in, cases[i].min, cases[i].max, &v);
 		if (rc != cases[i].rc || (rc == 0 && v != cases[i].want))
-			fail_msg("mb_str_to_long(\"%s\"): got rc %d value %ld, want rc %d value %ld",
-				 cases[i].in, rc, v, cases[i].rc, cases[i].want);
+			fail_msg(
+			    "mb_str_to_long(\"%s\"): got rc %d value %ld, want rc %d value %ld",
+			    cases[i].in, rc, v, cases[i].rc, cases[i].want);
 	}
 }
 
@@ -65,24 +67,23 @@ static void test_printable(void **state)
 		int keep;
 		const char *want;
 	} cases[] = {
-		{"550 5.7.1 ok", 0, "550 5.7.1 ok"},
-		{"a\r\nb", 0, "a b"},
-		{"a\r\nb", 1, "a\nb"},
-		{"bell\a", 0, "bell\\x07"},
-		{"esc\x1b[31m", 0, "esc\\x1B[31m"},
-		{"caf\xc3\xa9", 0, "caf\xc3\xa9"},
-		{"bad\xff", 0, "bad\\xFF"},
-		{"c1\xc2\x85", 0, "c1\\xC2\\x85"},
+	    {"550 5.7.1 ok", 0, "550 5.7.1 ok"},
+	    {"a\r\nb", 0, "a b"},
+	    {"a\r\nb", 1, "a\nb"},
+	    {"bell\a", 0, "bell\\x07"},
+	    {"esc\x1b[31m", 0, "esc\\x1B[31m"},
+	    {"caf\xc3\xa9", 0, "caf\xc3\xa9"},
+	    {"bad\xff", 0, "bad\\xFF"},
+	    {"c1\xc2\x85", 0, "c1\\xC2\\x85"},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct mb_buf b = MB_BUF_INIT;
-		assert_int_equal(mb_str_printable(&b, cases[i].in, strlen(cases[i].in),
-						  cases[i].keep),
-				 0);
+		assert_int_equal(
+		    mb_str_printable(&b, cases[i].in, strlen(cases[i].in), cases[i].keep), 0);
 		if (strcmp(b.data, cases[i].want) != 0)
 			fail_msg("printable(case %zu): got \"%s\", want \"%s\"", i, b.data,
-				 cases[i].want);
+			         cases[i].want);
 		mb_buf_free(&b);
 	}
 }
@@ -119,9 +120,9 @@ static void test_exit_codes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_buf_cap),      cmocka_unit_test(test_buf_printf),
-		cmocka_unit_test(test_to_long),      cmocka_unit_test(test_printable),
-		cmocka_unit_test(test_addresses),    cmocka_unit_test(test_exit_codes),
+	    cmocka_unit_test(test_buf_cap),   cmocka_unit_test(test_buf_printf),
+	    cmocka_unit_test(test_to_long),   cmocka_unit_test(test_printable),
+	    cmocka_unit_test(test_addresses), cmocka_unit_test(test_exit_codes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,7 +17,7 @@ static const struct mb_message_traits newsletter = {true, true, false};
 /* outcome letters: P pass (delivered), F fail at DATA, R fail at RCPT, U recipient unknown,
  * A auth refused by relay, D deferred */
 static void build_obs(const char *outcomes, const enum mb_variant *variants,
-		      struct mb_verdict_obs *obs, size_t *n)
+                      struct mb_verdict_obs *obs, size_t *n)
 {
 	*n = 0;
 	for (size_t i = 0; outcomes[i]; i++) {
@@ -58,7 +58,7 @@ static void build_obs(const char *outcomes, const enum mb_variant *variants,
 }
 
 static const enum mb_variant standard[] = {MB_VARIANT_ORIGINAL, MB_VARIANT_PLAIN_TEXT,
-					   MB_VARIANT_LINKS_STRIPPED, MB_VARIANT_ALTERNATE_POOL};
+                                           MB_VARIANT_LINKS_STRIPPED, MB_VARIANT_ALTERNATE_POOL};
 
 static void test_design_table(void **state)
 {
@@ -69,11 +69,14 @@ static void test_design_table(void **state)
 		const char *detail;
 		int unconfirmed;
 	} rows[] = {
-		{"PPPP", "not-reproduced", NULL, 0}, {"FFPF", "content", "links", 0},
-		{"FPFF", "content", "template", 0},  {"FPPF", "content", NULL, 0},
-		{"FFFP", "ip", NULL, 0},             {"FFFF", "domain", NULL, 1},
-		/* refusals at RCPT: the IP block as the lab's receiver gives it */
-		{"RRRP", "ip", NULL, 0},
+	    {"PPPP", "not-reproduced", NULL, 0},
+	    {"FFPF", "content", "links", 0},
+	    {"FPFF", "content", "template", 0},
+	    {"FPPF", "content", NULL, 0},
+	    {"FFFP", "ip", NULL, 0},
+	    {"FFFF", "domain", NULL, 1},
+	    /* refusals at RCPT: the IP block as the lab's receiver gives it */
+	    {"RRRP", "ip", NULL, 0},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
@@ -83,16 +86,17 @@ static void test_design_table(void **state)
 		build_obs(rows[i].outcomes, standard, obs, &n);
 		assert_int_equal(mb_verdict_infer(obs, n, &v), 0);
 		if (strcmp(v.fault, rows[i].fault) != 0 ||
-		    (rows[i].detail ? !v.detail || strcmp(v.detail, rows[i].detail) : v.detail != NULL) ||
+		    (rows[i].detail ? !v.detail || strcmp(v.detail, rows[i].detail)
+		                    : v.detail != NULL) ||
 		    (int)v.unconfirmed != rows[i].unconfirmed)
 			fail_msg("%s: got %s/%s unconfirmed=%d, want %s/%s unconfirmed=%d (%s)",
-				 rows[i].outcomes, v.fault, v.detail ? v.detail : "null",
-				 v.unconfirmed, rows[i].fault,
-				 rows[i].detail ? rows[i].detail : "null", rows[i].unconfirmed,
-				 v.summary);
+			         rows[i].outcomes, v.fault, v.detail ? v.detail : "null",
+			         v.unconfirmed, rows[i].fault,
+			         rows[i].detail ? rows[i].detail : "null", rows[i].unconfirmed,
+			         v.summary);
 		if (strcmp(v.fault, "domain") != 0 && v.confidence < 0.6)
 			fail_msg("%s: confidence %.2f too low for a clean table row",
-				 rows[i].outcomes, v.confidence);
+			         rows[i].outcomes, v.confidence);
 		mb_verdict_clear(&v);
 	}
 }
@@ -104,11 +108,11 @@ static void test_not_evidence(void **state)
 		const char *fault;
 		const char *step_words; /* must appear in next_steps */
 	} rows[] = {
-		{"UUUU", "incomplete", "recipient that exists"},
-		{"DDDD", "incomplete", "deferred"},
-		{"AFFF", "incomplete", "credentials problem"},
-		/* a content refusal at RCPT is impossible: original passes, variants fail -> no fit */
-		{"PFFF", "inconclusive", "repeat"},
+	    {"UUUU", "incomplete", "recipient that exists"},
+	    {"DDDD", "incomplete", "deferred"},
+	    {"AFFF", "incomplete", "credentials problem"},
+	    /* a content refusal at RCPT is impossible: original passes, variants fail -> no fit */
+	    {"PFFF", "inconclusive", "repeat"},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
@@ -117,9 +121,10 @@ static void test_not_evidence(void **state)
 		size_t n;
 		build_obs(rows[i].outcomes, standard, obs, &n);
 		assert_int_equal(mb_verdict_infer(obs, n, &v), 0);
-		if (strcmp(v.fault, rows[i].fault) != 0 || !strstr(v.next_steps, rows[i].step_words))
+		if (strcmp(v.fault, rows[i].fault) != 0 ||
+		    !strstr(v.next_steps, rows[i].step_words))
 			fail_msg("%s: got %s (steps: %s), want %s with \"%s\"", rows[i].outcomes,
-				 v.fault, v.next_steps, rows[i].fault, rows[i].step_words);
+			         v.fault, v.next_steps, rows[i].fault, rows[i].step_words);
 		mb_verdict_clear(&v);
 	}
 }
@@ -144,10 +149,10 @@ static void test_repeats(void **state)
 {
 	/* three rounds, interleaved; one flaky pass of the original */
 	static const enum mb_variant rounds[] = {
-		MB_VARIANT_ORIGINAL, MB_VARIANT_PLAIN_TEXT, MB_VARIANT_LINKS_STRIPPED,
-		MB_VARIANT_ALTERNATE_POOL, MB_VARIANT_ORIGINAL, MB_VARIANT_PLAIN_TEXT,
-		MB_VARIANT_LINKS_STRIPPED, MB_VARIANT_ALTERNATE_POOL, MB_VARIANT_ORIGINAL,
-		MB_VARIANT_PLAIN_TEXT, MB_VARIANT_LINKS_STRIPPED, MB_VARIANT_ALTERNATE_POOL};
+	    MB_VARIANT_ORIGINAL,       MB_VARIANT_PLAIN_TEXT,     MB_VARIANT_LINKS_STRIPPED,
+	    MB_VARIANT_ALTERNATE_POOL, MB_VARIANT_ORIGINAL,       MB_VARIANT_PLAIN_TEXT,
+	    MB_VARIANT_LINKS_STRIPPED, MB_VARIANT_ALTERNATE_POOL, MB_VARIANT_ORIGINAL,
+	    MB_VARIANT_PLAIN_TEXT,     MB_VARIANT_LINKS_STRIPPED, MB_VARIANT_ALTERNATE_POOL};
 	struct mb_verdict_obs obs[16];
 	struct mb_verdict v;
 	size_t n;
@@ -163,17 +168,17 @@ static void test_repeats(void **state)
 	assert_int_equal(mb_verdict_infer(obs, n, &v), 0);
 	if (strcmp(v.fault, "inconclusive") != 0 && v.confidence >= 0.8)
 		fail_msg("random outcomes: got %s %.2f, want inconclusive or low confidence",
-			 v.fault, v.confidence);
+		         v.fault, v.confidence);
 	mb_verdict_clear(&v);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_design_table),
-		cmocka_unit_test(test_not_evidence),
-		cmocka_unit_test(test_pre_data_refusal_is_not_content),
-		cmocka_unit_test(test_repeats),
+	    cmocka_unit_test(test_design_table),
+	    cmocka_unit_test(test_not_evidence),
+	    cmocka_unit_test(test_pre_data_refusal_is_not_content),
+	    cmocka_unit_test(test_repeats),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -189,6 +189,9 @@ static int prepare_run(struct run_ctx *c, struct mb_err *err)
 	return 0;
 }
 
+static int load_obs(struct mb_store *store, int64_t run_id, struct mb_send_row **rows,
+                    struct mb_verdict_obs **obs, size_t *n, struct mb_err *err);
+
 static unsigned factor_bits(const struct mb_factors *f)
 {
 	return (f->primary_pool ? MB_FACTOR_PRIMARY_POOL : 0) | (f->links ? MB_FACTOR_LINKS : 0) |
@@ -212,6 +215,35 @@ static char *make_message_id(const char *key, const char *envelope)
 	return mb_buf_steal(&b);
 }
 
+/* Journals one send (phase planned) with its point in factor space. */
+static int journal_send(struct run_ctx *c, const struct mb_planned_send *p,
+                        const struct mb_factors *f, struct mb_err *err)
+{
+	struct mb_send_row row = {0};
+	char key[64];
+	int64_t id;
+	int rc;
+
+	if (make_key(c, p->seq, key, sizeof key))
+		return mb_err_set(err, MB_ESOFTWARE, "send key too long");
+	row.run_id = c->run_id;
+	row.seq = p->seq;
+	row.key = key;
+	row.variant = (char *)mb_variant_name(p->variant);
+	row.pool = p->pool->name;
+	row.recipient = (char *)p->recipient;
+	row.envelope_from = mb_run_envelope_sender(c->spec->envelope_sender, key);
+	row.message_id = row.envelope_from ? make_message_id(key, row.envelope_from) : NULL;
+	row.factors = factor_bits(f);
+	if (!row.envelope_from || !row.message_id)
+		rc = mb_err_set(err, MB_ENOMEM, "out of memory");
+	else
+		rc = mb_store_send_plan(c->store, &row, &id, err);
+	free(row.envelope_from);
+	free(row.message_id);
+	return rc;
+}
+
 /* Creates the run and journals every planned send in one transaction. */
 static int journal_plan(struct run_ctx *c, struct mb_err *err)
 {
@@ -229,31 +261,8 @@ static int journal_plan(struct run_ctx *c, struct mb_err *err)
 	                         &c->token, err);
 	free(spec_json);
 	for (size_t i = 0; i < c->n_plan && !rc; i++) {
-		const struct mb_planned_send *p = &c->plan[i];
-		struct mb_factors f = mb_verdict_factors(p->variant, &c->traits);
-		struct mb_send_row row = {0};
-		char key[64];
-		int64_t id;
-
-		if (make_key(c, p->seq, key, sizeof key)) {
-			rc = mb_err_set(err, MB_ESOFTWARE, "send key too long");
-			break;
-		}
-		row.run_id = c->run_id;
-		row.seq = p->seq;
-		row.key = key;
-		row.variant = (char *)mb_variant_name(p->variant);
-		row.pool = p->pool->name;
-		row.recipient = (char *)p->recipient;
-		row.envelope_from = mb_run_envelope_sender(s->envelope_sender, key);
-		row.message_id = row.envelope_from ? make_message_id(key, row.envelope_from) : NULL;
-		row.factors = factor_bits(&f);
-		if (!row.envelope_from || !row.message_id)
-			rc = mb_err_set(err, MB_ENOMEM, "out of memory");
-		else
-			rc = mb_store_send_plan(c->store, &row, &id, err);
-		free(row.envelope_from);
-		free(row.message_id);
+		struct mb_factors f = mb_verdict_factors(c->plan[i].variant, &c->traits);
+		rc = journal_send(c, &c->plan[i], &f, err);
 	}
 	if (rc) {
 		mb_store_rollback(c->store);
@@ -462,6 +471,66 @@ static int collect_window(struct run_ctx *c, struct mb_err *err)
 	return mb_collect_close_window(c->store, c->run_id, &changed, err);
 }
 
+/* Adds one follow-up send to the plan and the journal; *added is false when none is worth it. */
+static int plan_followup(struct run_ctx *c, bool *added, struct mb_err *err)
+{
+	struct mb_send_row *rows;
+	struct mb_verdict_obs *obs;
+	struct mb_followup f;
+	struct mb_planned_send *grown, *p;
+	size_t n;
+	bool want;
+	int rc = load_obs(c->store, c->run_id, &rows, &obs, &n, err);
+
+	*added = false;
+	if (rc)
+		return rc;
+	want = mb_verdict_next_followup(obs, n, &c->traits, plan_uses_alternate(c), &f);
+	free(obs);
+	mb_store_send_rows_free(rows, n);
+	if (!want)
+		return 0;
+	grown = realloc(c->plan, (c->n_plan + 1) * sizeof *c->plan);
+	if (!grown)
+		return mb_err_set(err, MB_ENOMEM, "out of memory");
+	c->plan = grown;
+	p = &c->plan[c->n_plan];
+	p->seq = (int)c->n_plan + 1;
+	p->variant = f.variant;
+	p->pool = f.alternate_pool ? &c->spec->alternate : &c->spec->primary;
+	p->recipient = c->spec->recipients[0];
+	if ((rc = mb_store_begin(c->store, err)))
+		return rc;
+	if ((rc = journal_send(c, p, &f.factors, err))) {
+		mb_store_rollback(c->store);
+		return rc;
+	}
+	if ((rc = mb_store_commit(c->store, err)))
+		return rc;
+	c->n_plan++;
+	*added = true;
+	if (c->opts->progress)
+		fprintf(stderr, "\nmailbisect: follow-up send %d: %s through %s\n", p->seq,
+		        mb_variant_name(p->variant), p->pool->name);
+	return 0;
+}
+
+/* While explanations remain that one more send would separate, within the caps. */
+static int run_followups(struct run_ctx *c, struct mb_err *err)
+{
+	for (long done = 0; done < c->spec->followups && !stopped(c); done++) {
+		bool added;
+		int rc;
+		if ((long)c->n_plan >= c->spec->max_messages)
+			break;
+		if ((rc = plan_followup(c, &added, err)) || !added)
+			return rc;
+		if ((rc = send_all(c, err)) || (rc = collect_window(c, err)))
+			return rc;
+	}
+	return 0;
+}
+
 static int finish(struct run_ctx *c, const char *status, struct mb_err *err)
 {
 	struct mb_verdict v;
@@ -496,6 +565,8 @@ int mb_run_execute(const struct mb_spec *spec, struct mb_store *store,
 		rc = send_all(&c, err);
 		if (!rc)
 			rc = collect_window(&c, err);
+		if (!rc && !stopped(&c))
+			rc = run_followups(&c, err);
 		/* a run that failed midway still gets its (incomplete) verdict recorded */
 		struct mb_err ignored = MB_ERR_INIT;
 		int done = finish(&c,
@@ -518,30 +589,43 @@ static struct mb_factors factors_from_bits(unsigned bits)
 	return f;
 }
 
+/* The stored sends of a run as the inference sees them. *rows owns the strings *obs borrows:
+ * free both (mb_store_send_rows_free, free). */
+static int load_obs(struct mb_store *store, int64_t run_id, struct mb_send_row **rows,
+                    struct mb_verdict_obs **obs, size_t *n, struct mb_err *err)
+{
+	int rc = mb_store_sends_list(store, run_id, rows, n, err);
+	if (rc)
+		return rc;
+	*obs = calloc(*n ? *n : 1, sizeof **obs);
+	if (!*obs) {
+		mb_store_send_rows_free(*rows, *n);
+		return mb_err_set(err, MB_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < *n; i++) {
+		struct mb_verdict_obs *o = &(*obs)[i];
+		const struct mb_send_row *r = &(*rows)[i];
+		if (mb_variant_from_name(r->variant, &o->variant))
+			o->variant = MB_VARIANT_ORIGINAL;
+		o->factors = factors_from_bits(r->factors);
+		o->state = r->state;
+		o->stage = r->stage;
+		o->fault = r->fault;
+		o->reason = r->reason;
+		o->pool = r->pool;
+	}
+	return 0;
+}
+
 int mb_run_verdict(struct mb_store *store, int64_t run_id, struct mb_verdict *verdict,
                    struct mb_err *err)
 {
 	struct mb_send_row *rows;
 	struct mb_verdict_obs *obs;
 	size_t n;
-	int rc = mb_store_sends_list(store, run_id, &rows, &n, err);
+	int rc = load_obs(store, run_id, &rows, &obs, &n, err);
 	if (rc)
 		return rc;
-	obs = calloc(n ? n : 1, sizeof *obs);
-	if (!obs) {
-		mb_store_send_rows_free(rows, n);
-		return mb_err_set(err, MB_ENOMEM, "out of memory");
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (mb_variant_from_name(rows[i].variant, &obs[i].variant))
-			obs[i].variant = MB_VARIANT_ORIGINAL;
-		obs[i].factors = factors_from_bits(rows[i].factors);
-		obs[i].state = rows[i].state;
-		obs[i].stage = rows[i].stage;
-		obs[i].fault = rows[i].fault;
-		obs[i].reason = rows[i].reason;
-		obs[i].pool = rows[i].pool;
-	}
 	rc = mb_verdict_infer(obs, n, verdict);
 	free(obs);
 	mb_store_send_rows_free(rows, n);

@@ -112,6 +112,7 @@ static const struct field top_fields[] = {
     {"window_seconds", FT_INTEGER, false, 1, 86400, "120", NULL},
     {"pacing_ms", FT_INTEGER, false, 0, 3600000, "2000", NULL},
     {"max_messages", FT_INTEGER, false, 1, MB_MAX_SENDS, "20", NULL},
+    {"followups", FT_INTEGER, false, 0, 20, "4", NULL},
 };
 static const struct object_kind top_kind = {top_fields, COUNT(top_fields), {NULL, NULL}};
 
@@ -1205,6 +1206,8 @@ static int build_spec(const struct load *ld, const cJSON *root, struct mb_spec *
 		rc = get_long(ld, root, &top_kind, "pacing_ms", "", &spec->pacing_ms);
 	if (!rc)
 		rc = get_long(ld, root, &top_kind, "max_messages", "", &spec->max_messages);
+	if (!rc)
+		rc = get_long(ld, root, &top_kind, "followups", "", &spec->followups);
 	return rc ? rc : check_plan(ld, spec);
 }
 
@@ -1477,7 +1480,8 @@ static bool add_spec(cJSON *root, const struct mb_spec *spec)
 	}
 	return ok && add_number(root, "window_seconds", spec->window_seconds) &&
 	       add_number(root, "pacing_ms", spec->pacing_ms) &&
-	       add_number(root, "max_messages", spec->max_messages);
+	       add_number(root, "max_messages", spec->max_messages) &&
+	       add_number(root, "followups", spec->followups);
 }
 
 int mb_spec_to_json(const struct mb_spec *spec, char **out)

@@ -139,11 +139,21 @@ struct arm {
 	int pass, fail, no_evidence, unreached;
 };
 
+/* An arm is a variant through one pool: follow-ups send some variants through both. */
+#define N_ARMS (MB_VARIANT_COUNT * 2)
+
+static size_t arm_index(const struct mb_verdict_obs *o)
+{
+	size_t v = o->variant < MB_VARIANT_COUNT ? (size_t)o->variant : 0;
+	bool natural = o->factors.primary_pool != (o->variant == MB_VARIANT_ALTERNATE_POOL);
+	return v * 2 + (natural ? 0 : 1);
+}
+
 static void count_arms(const struct mb_verdict_obs *obs, size_t n, struct arm arms[])
 {
-	memset(arms, 0, sizeof(struct arm) * MB_VARIANT_COUNT);
+	memset(arms, 0, sizeof(struct arm) * N_ARMS);
 	for (size_t i = 0; i < n; i++) {
-		struct arm *a = &arms[obs[i].variant < MB_VARIANT_COUNT ? obs[i].variant : 0];
+		struct arm *a = &arms[arm_index(&obs[i])];
 		switch (mb_verdict_classify_obs(&obs[i])) {
 		case MB_OBS_PASS:
 			a->pass++;
@@ -163,12 +173,16 @@ static void count_arms(const struct mb_verdict_obs *obs, size_t n, struct arm ar
 static int arms_summary(struct mb_buf *b, const struct arm arms[])
 {
 	int rc = 0, first = 1;
-	for (int v = 0; v < MB_VARIANT_COUNT && !rc; v++) {
-		int total = arms[v].pass + arms[v].fail;
-		if (total == 0 && !arms[v].no_evidence && !arms[v].unreached)
+	for (size_t a = 0; a < N_ARMS && !rc; a++) {
+		enum mb_variant v = (enum mb_variant)(a / 2);
+		int total = arms[a].pass + arms[a].fail;
+		if (total == 0 && !arms[a].no_evidence && !arms[a].unreached)
 			continue;
-		rc = mb_buf_printf(b, "%s%s %d/%d passed", first ? "" : ", ",
-		                   mb_variant_name((enum mb_variant)v), arms[v].pass, total);
+		rc = mb_buf_printf(b, "%s%s%s %d/%d passed", first ? "" : ", ", mb_variant_name(v),
+		                   a % 2 == 0                       ? ""
+		                   : v == MB_VARIANT_ALTERNATE_POOL ? " via the primary pool"
+		                                                    : " via the alternate pool",
+		                   arms[a].pass, total);
 		first = 0;
 	}
 	return rc;
@@ -210,8 +224,8 @@ static int check_incomplete(const struct mb_verdict_obs *obs, size_t n, const st
 				              mb_variant_name(obs[i].variant));
 		}
 	}
-	for (int v = 0; v < MB_VARIANT_COUNT; v++)
-		if ((arms[v].no_evidence || arms[v].unreached) && arms[v].pass + arms[v].fail == 0)
+	for (size_t a = 0; a < N_ARMS; a++)
+		if ((arms[a].no_evidence || arms[a].unreached) && arms[a].pass + arms[a].fail == 0)
 			arms_without_evidence++;
 	if (!unreached && !arms_without_evidence)
 		return 0;
@@ -283,8 +297,8 @@ static bool same_class(const struct hypothesis *a, const struct hypothesis *b)
 
 static bool has_repeats(const struct arm arms[])
 {
-	for (int v = 0; v < MB_VARIANT_COUNT; v++)
-		if (arms[v].pass + arms[v].fail > 1)
+	for (size_t a = 0; a < N_ARMS; a++)
+		if (arms[a].pass + arms[a].fail > 1)
 			return true;
 	return false;
 }
@@ -399,7 +413,7 @@ static int conclude(const struct mb_verdict_obs *obs, size_t n, const struct arm
 
 int mb_verdict_infer(const struct mb_verdict_obs *obs, size_t n, struct mb_verdict *out)
 {
-	struct arm arms[MB_VARIANT_COUNT];
+	struct arm arms[N_ARMS];
 	struct mb_buf why = MB_BUF_INIT, steps = MB_BUF_INIT, alts = MB_BUF_INIT;
 	int rc = 0;
 
@@ -438,4 +452,101 @@ void mb_verdict_clear(struct mb_verdict *v)
 	free(v->next_steps);
 	free(v->alternatives);
 	memset(v, 0, sizeof *v);
+}
+
+/* ---- Follow-ups ----------------------------------------------------------------------- */
+
+static double entropy_bits(const double *p, size_t n)
+{
+	double h = 0;
+	for (size_t i = 0; i < n; i++)
+		if (p[i] > 1e-12)
+			h -= p[i] * log2(p[i]);
+	return h;
+}
+
+/* Posterior of each verdict class (hypotheses of the same class pooled), under weights w. */
+static void class_mass(const double w[], double out[])
+{
+	for (size_t h = 0; h < N_HYPOTHESES; h++) {
+		out[h] = 0;
+		for (size_t k = 0; k < N_HYPOTHESES; k++)
+			if (same_class(&hypotheses[h], &hypotheses[k])) {
+				/* each class is counted once, at its first hypothesis */
+				if (k < h)
+					break;
+				out[h] += w[k];
+			}
+	}
+}
+
+/* Expected information (bits) a send with factors f gives about the verdict class. */
+static double expected_gain(const struct scored s[], const struct mb_factors *f)
+{
+	double prior[N_HYPOTHESES], w_fail[N_HYPOTHESES], w_pass[N_HYPOTHESES];
+	double c_prior[N_HYPOTHESES], c_fail[N_HYPOTHESES], c_pass[N_HYPOTHESES];
+	double p_fail = 0;
+
+	for (size_t h = 0; h < N_HYPOTHESES; h++) {
+		double pf = hypotheses[h].op == OP_RANDOM            ? 0.5
+		            : predicts_fail(&hypotheses[h], f, true) ? 1.0 - FLAKE_RATE
+		                                                     : FLAKE_RATE;
+		prior[h] = s[h].weight;
+		w_fail[h] = s[h].weight * pf;
+		w_pass[h] = s[h].weight * (1.0 - pf);
+		p_fail += w_fail[h];
+	}
+	for (size_t h = 0; h < N_HYPOTHESES; h++) {
+		w_fail[h] = p_fail > 0 ? w_fail[h] / p_fail : 0;
+		w_pass[h] = p_fail < 1 ? w_pass[h] / (1.0 - p_fail) : 0;
+	}
+	class_mass(prior, c_prior);
+	class_mass(w_fail, c_fail);
+	class_mass(w_pass, c_pass);
+	return entropy_bits(c_prior, N_HYPOTHESES) - p_fail * entropy_bits(c_fail, N_HYPOTHESES) -
+	       (1.0 - p_fail) * entropy_bits(c_pass, N_HYPOTHESES);
+}
+
+bool mb_verdict_next_followup(const struct mb_verdict_obs *obs, size_t n,
+                              const struct mb_message_traits *traits, bool have_alternate,
+                              struct mb_followup *out)
+{
+	static const enum mb_variant content[] = {MB_VARIANT_ORIGINAL, MB_VARIANT_PLAIN_TEXT,
+	                                          MB_VARIANT_LINKS_STRIPPED,
+	                                          MB_VARIANT_NO_ATTACHMENTS, MB_VARIANT_BARE};
+	struct scored s[N_HYPOTHESES];
+	struct mb_verdict v;
+	bool worth = false;
+
+	memset(out, 0, sizeof *out);
+	if (n == 0 || mb_verdict_infer(obs, n, &v))
+		return false;
+	/* settled: one explanation fits every outcome and nothing else does; more mail to a
+	 * refusing domain would only polish the figure */
+	if (!strcmp(v.fault, "incomplete") ||
+	    (strcmp(v.fault, "inconclusive") != 0 && !v.unconfirmed)) {
+		mb_verdict_clear(&v);
+		return false;
+	}
+	mb_verdict_clear(&v);
+	score(obs, n, s);
+	for (int pool = 0; pool < (have_alternate ? 2 : 1); pool++) {
+		for (size_t i = 0; i < sizeof content / sizeof content[0]; i++) {
+			struct mb_followup c = {content[i], pool == 1, {0}, 0};
+			if (content[i] == MB_VARIANT_NO_ATTACHMENTS && !traits->has_attachments)
+				continue;
+			c.factors = mb_verdict_factors(content[i], traits);
+			if (c.alternate_pool) {
+				c.factors.primary_pool = false;
+				if (content[i] == MB_VARIANT_ORIGINAL)
+					c.variant = MB_VARIANT_ALTERNATE_POOL;
+			}
+			c.gain = expected_gain(s, &c.factors);
+			if (c.gain >= MB_FOLLOWUP_MIN_GAIN && c.gain > out->gain + 1e-9) {
+				*out = c;
+				worth = true;
+			}
+		}
+	}
+	return worth;
 }

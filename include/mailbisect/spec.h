@@ -66,6 +66,7 @@ struct mb_spec {
 	long window_seconds; /* how long to wait for outcomes (default 120) */
 	long pacing_ms;      /* pause between sends (default 2000) */
 	long max_messages;   /* cap on sends in one run (default 20) */
+	long followups;      /* most follow-up sends after the plan (default 4, 0 = none) */
 };
 
 /* Loads and validates a spec file. Errors: MB_ENOINPUT (file), MB_EDATA (the document does not

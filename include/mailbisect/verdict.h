@@ -61,6 +61,29 @@ struct mb_verdict {
 	char *alternatives;   /* owned: other surviving explanations, comma-separated, or NULL */
 };
 
+/* A send a run could add after its planned ones: a content variant through one pool. */
+struct mb_followup {
+	enum mb_variant variant; /* original, plain-text, links-stripped, no-attachments or bare;
+	                            alternate-pool for the original through the alternate pool */
+	bool alternate_pool;     /* through the alternate pool */
+	struct mb_factors factors;
+	double gain; /* expected information about the verdict, in bits */
+};
+
+/* Least expected gain (bits) that justifies one more message to a refusing domain. */
+#define MB_FOLLOWUP_MIN_GAIN 0.2
+
+/* Chooses the send that best separates the explanations that still fit obs (DESIGN.md,
+ * "Verdict": e.g. after four refusals, `bare` through each pool tells a domain block from a
+ * pool block plus a link, or links plus template). Returns true with *out set when one is
+ * worth sending: the run is not incomplete, the verdict is not yet settled, and the best
+ * candidate's expected gain is at least MB_FOLLOWUP_MIN_GAIN. Ties go to the earlier
+ * candidate (primary pool before alternate, simpler variants last), so the choice is the
+ * same on every run. */
+bool mb_verdict_next_followup(const struct mb_verdict_obs *obs, size_t n,
+                              const struct mb_message_traits *traits, bool have_alternate,
+                              struct mb_followup *out);
+
 /* Infers the verdict. Returns 0 or MB_ENOMEM. */
 int mb_verdict_infer(const struct mb_verdict_obs *obs, size_t n, struct mb_verdict *out);
 void mb_verdict_clear(struct mb_verdict *v);

@@ -48,11 +48,25 @@ check "links: plain-text refused with the receiver's words" \
 # A receiver that refuses the From domain (DMARC): every variant refused.
 run_case domain block-from-domain block-from-domain.json
 check "domain: verdict" "$(jget "$work/domain.json" 'd["verdict"]["fault"]')" domain
-check "domain: unconfirmed by elimination" "$(jget "$work/domain.json" 'd["verdict"]["unconfirmed"]')" True
-check "domain: all four bounced" \
-  "$(jget "$work/domain.json" 'sorted(set(s["state"] for s in d["sends"]))')" '["bounced"]'
+# Four refusals also fit "pool or links" and "links or template": follow-ups send `bare`
+# through each pool; both refused leaves the domain as the one explanation.
+check "domain: follow-ups were bare through both pools" \
+  "$(jget "$work/domain.json" 'sorted((s["variant"], s["pool"]) for s in d["sends"][4:])')" \
+  '[["bare", "pool-a"], ["bare", "pool-b"]]'
+check "domain: confirmed by the follow-ups" "$(jget "$work/domain.json" 'd["verdict"]["unconfirmed"]')" False
+check "domain: all six bounced" \
+  "$(jget "$work/domain.json" '[len(d["sends"])] + sorted(set(s["state"] for s in d["sends"]))')" '[6, "bounced"]'
 check "domain: classified as DMARC authfailure" \
   "$(jget "$work/domain.json" 'd["sends"][0]["reason"]')" authfailure
+
+# Pool A blocked and a link domain refused at once: all four standard variants fail, which a
+# fixed table reads as `domain`. The follow-ups (bare through each pool) must find both.
+run_case both block-pool-a-and-link block-link.json
+check "pool+link: verdict" "$(jget "$work/both.json" 'd["verdict"]["fault"]')" ip+content
+check "pool+link: detail" "$(jget "$work/both.json" 'd["verdict"]["detail"]')" links
+check "pool+link: relation" "$(jget "$work/both.json" 'd["verdict"]["relation"]')" either-enough
+check "pool+link: bare through pool B delivered" \
+  "$(jget "$work/both.json" '[s["state"] for s in d["sends"] if s["variant"]=="bare" and s["pool"]=="pool-b"]')" '["delivered"]'
 
 # A receiver that accepts everything: every pass confirmed by a success DSN.
 run_case none accept-all accept-all.json

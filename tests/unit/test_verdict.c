@@ -172,6 +172,153 @@ static void test_repeats(void **state)
 	mb_verdict_clear(&v);
 }
 
+/* ---- Follow-ups: a simulated receiver whose true rule is known ------------------------ */
+
+/* What the receiver refuses, over the factors of a send. The expected verdicts come from
+ * DESIGN.md's vocabulary, written out per rule, not from the code. */
+enum rule {
+	R_NONE,
+	R_POOL,
+	R_LINKS,
+	R_TEMPLATE,
+	R_DOMAIN,
+	R_POOL_OR_LINKS,
+	R_POOL_AND_LINKS,
+	R_LINKS_OR_TEMPLATE,
+	R_LINKS_AND_TEMPLATE,
+	R_POOL_OR_TEMPLATE
+};
+
+static bool refuses(enum rule r, const struct mb_factors *f)
+{
+	switch (r) {
+	case R_NONE:
+		return false;
+	case R_POOL:
+		return f->primary_pool;
+	case R_LINKS:
+		return f->links;
+	case R_TEMPLATE:
+		return f->template;
+	case R_DOMAIN:
+		return f->primary_domain;
+	case R_POOL_OR_LINKS:
+		return f->primary_pool || f->links;
+	case R_POOL_AND_LINKS:
+		return f->primary_pool && f->links;
+	case R_LINKS_OR_TEMPLATE:
+		return f->links || f->template;
+	case R_LINKS_AND_TEMPLATE:
+		return f->links && f->template;
+	case R_POOL_OR_TEMPLATE:
+		return f->primary_pool || f->template;
+	}
+	return false;
+}
+
+static void observe(struct mb_verdict_obs *o, enum mb_variant v, const struct mb_factors *f,
+                    enum rule r)
+{
+	memset(o, 0, sizeof *o);
+	o->variant = v;
+	o->factors = *f;
+	o->pool = f->primary_pool ? "pool-a" : "pool-b";
+	o->stage = MB_STAGE_DATA;
+	o->state = refuses(r, f) ? MB_STATE_BOUNCED : MB_STATE_DELIVERED;
+}
+
+static void test_followups(void **state)
+{
+	static const struct {
+		enum rule rule;
+		const char *fault, *detail, *relation;
+		int max_followups; /* the most follow-up sends this case may take */
+	} cases[] = {
+	    {R_NONE, "not-reproduced", NULL, NULL, 0},
+	    {R_POOL, "ip", NULL, NULL, 0},
+	    {R_LINKS, "content", "links", NULL, 0},
+	    {R_TEMPLATE, "content", "template", NULL, 0},
+	    /* all four fail: only follow-ups tell these apart (DESIGN.md) */
+	    {R_DOMAIN, "domain", NULL, NULL, 3},
+	    {R_POOL_OR_LINKS, "ip+content", "links", "either-enough", 3},
+	    {R_LINKS_OR_TEMPLATE, "content", NULL, NULL, 3},
+	    {R_POOL_OR_TEMPLATE, "ip+content", "template", "either-enough", 3},
+	    /* two only together */
+	    {R_POOL_AND_LINKS, "ip+content", "links", "both-needed", 3},
+	    {R_LINKS_AND_TEMPLATE, "content", NULL, NULL, 3},
+	};
+	(void)state;
+	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+		struct mb_verdict_obs obs[16];
+		struct mb_followup f;
+		struct mb_verdict v;
+		size_t n = 0;
+		int followups = 0;
+
+		for (size_t i = 0; i < 4; i++) {
+			struct mb_factors fa = mb_verdict_factors(standard[i], &newsletter);
+			observe(&obs[n++], standard[i], &fa, cases[c].rule);
+		}
+		while (n < 12 && mb_verdict_next_followup(obs, n, &newsletter, true, &f)) {
+			if (f.gain < MB_FOLLOWUP_MIN_GAIN)
+				fail_msg("case %zu: follow-up with gain %.3f below the minimum", c,
+				         f.gain);
+			observe(&obs[n++], f.variant, &f.factors, cases[c].rule);
+			followups++;
+		}
+		assert_int_equal(mb_verdict_infer(obs, n, &v), 0);
+		if (strcmp(v.fault, cases[c].fault) != 0 ||
+		    (cases[c].detail ? !v.detail || strcmp(v.detail, cases[c].detail) != 0
+		                     : v.detail != NULL) ||
+		    (cases[c].relation ? !v.relation || strcmp(v.relation, cases[c].relation) != 0
+		                       : v.relation != NULL))
+			fail_msg("case %zu: got %s/%s/%s after %d follow-ups, want %s/%s/%s (%s)",
+			         c, v.fault, v.detail ? v.detail : "null",
+			         v.relation ? v.relation : "null", followups, cases[c].fault,
+			         cases[c].detail ? cases[c].detail : "null",
+			         cases[c].relation ? cases[c].relation : "null", v.summary);
+		if (v.unconfirmed)
+			fail_msg("case %zu: still unconfirmed after %d follow-ups (%s)", c,
+			         followups, v.summary);
+		if (followups > cases[c].max_followups)
+			fail_msg("case %zu: %d follow-ups, want at most %d", c, followups,
+			         cases[c].max_followups);
+		mb_verdict_clear(&v);
+	}
+}
+
+/* Without an alternate pool the pool cannot be separated: no follow-up through it. */
+static void test_followup_without_alternate(void **state)
+{
+	static const enum mb_variant three[] = {MB_VARIANT_ORIGINAL, MB_VARIANT_PLAIN_TEXT,
+	                                        MB_VARIANT_LINKS_STRIPPED};
+	struct mb_verdict_obs obs[8];
+	struct mb_followup f;
+	size_t n = 0;
+	(void)state;
+	for (size_t i = 0; i < 3; i++) {
+		struct mb_factors fa = mb_verdict_factors(three[i], &newsletter);
+		observe(&obs[n++], three[i], &fa, R_DOMAIN);
+	}
+	while (n < 8 && mb_verdict_next_followup(obs, n, &newsletter, false, &f)) {
+		assert_false(f.alternate_pool);
+		assert_true(f.factors.primary_pool);
+		observe(&obs[n++], f.variant, &f.factors, R_DOMAIN);
+	}
+	assert_true(n < 8); /* it stops by itself */
+}
+
+/* An incomplete run gets no follow-up: the sending side must be fixed first. */
+static void test_no_followup_when_incomplete(void **state)
+{
+	struct mb_verdict_obs obs[4];
+	struct mb_followup f;
+	size_t n;
+	(void)state;
+	build_obs("AAAA", standard, obs, &n);
+	assert_false(mb_verdict_next_followup(obs, n, &newsletter, true, &f));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -179,6 +326,9 @@ int main(void)
 	    cmocka_unit_test(test_not_evidence),
 	    cmocka_unit_test(test_pre_data_refusal_is_not_content),
 	    cmocka_unit_test(test_repeats),
+	    cmocka_unit_test(test_followups),
+	    cmocka_unit_test(test_followup_without_alternate),
+	    cmocka_unit_test(test_no_followup_when_incomplete),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
 #include "mailbisect/buf.h"
 #include "mailbisect/run.h"
 #include "mailbisect/str.h"
+#include "report_internal.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -53,6 +54,29 @@ char *mb_report_verdict_json(const struct mb_verdict *v)
 	return s;
 }
 
+char *mb_report_facts_json(const struct mb_message *msg, char *const *link_domains)
+{
+	cJSON *o = cJSON_CreateObject(), *links;
+	const char *from = mb_message_from(msg);
+	char *s;
+
+	if (!o)
+		return NULL;
+	add_str(o, "file", mb_message_name(msg));
+	add_str(o, "from", from);
+	add_str(o, "from_domain", from ? mb_addr_domain(from) : NULL);
+	add_str(o, "to", mb_message_to(msg));
+	add_str(o, "subject", mb_message_subject(msg));
+	cJSON_AddBoolToObject(o, "has_html", mb_message_has_html(msg));
+	cJSON_AddBoolToObject(o, "has_attachments", mb_message_has_attachments(msg));
+	links = cJSON_AddArrayToObject(o, "link_domains");
+	for (size_t i = 0; links && link_domains && link_domains[i]; i++)
+		cJSON_AddItemToArray(links, cJSON_CreateString(link_domains[i]));
+	s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return s;
+}
+
 static cJSON *send_object(const struct mb_send_row *r)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -87,15 +111,8 @@ static cJSON *send_object(const struct mb_send_row *r)
 	return o;
 }
 
-/* Loads what every report needs. */
-struct report_data {
-	struct mb_run_row run;
-	struct mb_send_row *sends;
-	size_t n_sends;
-	struct mb_verdict verdict;
-};
-
-static int load(struct mb_store *store, int64_t run_id, struct report_data *d, struct mb_err *err)
+int mb_report_data_load(struct mb_store *store, int64_t run_id, struct mb_report_data *d,
+                        struct mb_err *err)
 {
 	int rc;
 	memset(d, 0, sizeof *d);
@@ -110,7 +127,7 @@ static int load(struct mb_store *store, int64_t run_id, struct report_data *d, s
 	return 0;
 }
 
-static void unload(struct report_data *d)
+void mb_report_data_clear(struct mb_report_data *d)
 {
 	mb_store_run_row_clear(&d->run);
 	mb_store_send_rows_free(d->sends, d->n_sends);
@@ -119,10 +136,10 @@ static void unload(struct report_data *d)
 
 int mb_report_json(struct mb_store *store, int64_t run_id, FILE *out, struct mb_err *err)
 {
-	struct report_data d;
+	struct mb_report_data d;
 	cJSON *root, *sends;
 	char *text;
-	int rc = load(store, run_id, &d, err);
+	int rc = mb_report_data_load(store, run_id, &d, err);
 
 	if (rc)
 		return rc;
@@ -141,7 +158,7 @@ int mb_report_json(struct mb_store *store, int64_t run_id, FILE *out, struct mb_
 	}
 	text = root ? cJSON_Print(root) : NULL;
 	cJSON_Delete(root);
-	unload(&d);
+	mb_report_data_clear(&d);
 	if (!text)
 		return mb_err_set(err, MB_ENOMEM, "out of memory");
 	fprintf(out, "%s\n", text);
@@ -185,8 +202,8 @@ static void print_send(FILE *out, const struct mb_send_row *r)
 
 int mb_report_text(struct mb_store *store, int64_t run_id, FILE *out, struct mb_err *err)
 {
-	struct report_data d;
-	int rc = load(store, run_id, &d, err);
+	struct mb_report_data d;
+	int rc = mb_report_data_load(store, run_id, &d, err);
 	const struct mb_verdict *v = &d.verdict;
 
 	if (rc)
@@ -210,6 +227,6 @@ int mb_report_text(struct mb_store *store, int64_t run_id, FILE *out, struct mb_
 		print_untrusted(out, v->next_steps, "  ");
 		fputc('\n', out);
 	}
-	unload(&d);
+	mb_report_data_clear(&d);
 	return 0;
 }

@@ -30,6 +30,7 @@ struct run_ctx {
 	const struct mb_run_opts *opts;
 	struct mb_message *msg;
 	struct mb_message_traits traits;
+	char **link_domains; /* of the message under test */
 	char *primary_password;
 	char *alternate_password;
 	char *mailbox_password;
@@ -92,6 +93,7 @@ char *mb_run_envelope_sender(const char *template, const char *key)
 static void run_ctx_clear(struct run_ctx *c)
 {
 	mb_message_free(c->msg);
+	mb_strv_free(c->link_domains);
 	free(c->primary_password);
 	free(c->alternate_password);
 	free(c->mailbox_password);
@@ -141,7 +143,6 @@ static int check_transport(const struct mb_pool_spec *pool, const char *which, s
 static int prepare_run(struct run_ctx *c, struct mb_err *err)
 {
 	const struct mb_spec *s = c->spec;
-	char **domains = NULL;
 	int rc;
 
 	/* secrets first: a local mistake must not cost a connection to anyone */
@@ -149,10 +150,9 @@ static int prepare_run(struct run_ctx *c, struct mb_err *err)
 		return rc;
 	if ((rc = mb_message_load(&c->msg, s->message_path, err)))
 		return rc;
-	if ((rc = mb_message_link_domains(c->msg, &domains, err)))
+	if ((rc = mb_message_link_domains(c->msg, &c->link_domains, err)))
 		return rc;
-	c->traits.has_links = domains && domains[0];
-	mb_strv_free(domains);
+	c->traits.has_links = c->link_domains && c->link_domains[0];
 	c->traits.has_html = mb_message_has_html(c->msg);
 	c->traits.has_attachments = mb_message_has_attachments(c->msg);
 	if ((rc = check_variants(c, err)))
@@ -263,6 +263,12 @@ static int journal_plan(struct run_ctx *c, struct mb_err *err)
 	for (size_t i = 0; i < c->n_plan && !rc; i++) {
 		struct mb_factors f = mb_verdict_factors(c->plan[i].variant, &c->traits);
 		rc = journal_send(c, &c->plan[i], &f, err);
+	}
+	if (!rc) {
+		char *facts = mb_report_facts_json(c->msg, c->link_domains);
+		rc = facts ? mb_store_run_set_facts(c->store, c->run_id, facts, err)
+		           : mb_err_set(err, MB_ENOMEM, "out of memory");
+		free(facts);
 	}
 	if (rc) {
 		mb_store_rollback(c->store);

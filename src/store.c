@@ -19,14 +19,15 @@ struct mb_store {
 	char *path;
 };
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS runs ("
     " id INTEGER PRIMARY KEY, token TEXT NOT NULL UNIQUE, name TEXT NOT NULL,"
     " spec_path TEXT, spec_json TEXT NOT NULL, domain TEXT NOT NULL,"
-    " status TEXT NOT NULL, created_at TEXT NOT NULL, finished_at TEXT, verdict_json TEXT);"
+    " status TEXT NOT NULL, created_at TEXT NOT NULL, finished_at TEXT, verdict_json TEXT,"
+    " facts_json TEXT);"
     "CREATE TABLE IF NOT EXISTS sends ("
     " id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id), seq INTEGER NOT NULL,"
     " key TEXT NOT NULL UNIQUE, variant TEXT NOT NULL, pool TEXT NOT NULL,"
@@ -110,7 +111,19 @@ static int check_schema(struct mb_store *store, struct mb_err *err)
 	if (version == 0)
 		return exec_sql(
 		    store,
-		    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '1')", err);
+		    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '2')", err);
+	/* version 1 -> 2: the facts of the message under test, for tickets */
+	if (version == 1) {
+		if ((rc = exec_sql(
+		         store,
+		         "BEGIN; ALTER TABLE runs ADD COLUMN facts_json TEXT;"
+		         " UPDATE meta SET value = '2' WHERE key = 'schema_version'; COMMIT;",
+		         err))) {
+			exec_sql(store, "ROLLBACK", &(struct mb_err)MB_ERR_INIT);
+			return rc;
+		}
+		version = 2;
+	}
 	if (version != SCHEMA_VERSION)
 		return mb_err_set(err, MB_ECONFIG,
 		                  "%s: store schema version %d is not supported (want %d)",
@@ -249,6 +262,19 @@ int mb_store_run_create(struct mb_store *store, const char *name, const char *sp
 	return *token ? 0 : mb_err_set(err, MB_ENOMEM, "out of memory");
 }
 
+int mb_store_run_set_facts(struct mb_store *store, int64_t run_id, const char *facts_json,
+                           struct mb_err *err)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = prepare(store, "UPDATE runs SET facts_json = ? WHERE id = ?", &st, err)))
+		return rc;
+	bind_text(st, 1, facts_json);
+	sqlite3_bind_int64(st, 2, run_id);
+	return step_done(store, st, err);
+}
+
 int mb_store_run_finish(struct mb_store *store, int64_t run_id, const char *status,
                         const char *verdict_json, struct mb_err *err)
 {
@@ -271,7 +297,7 @@ int mb_store_run_finish(struct mb_store *store, int64_t run_id, const char *stat
 
 #define RUN_COLUMNS                                                                                \
 	"SELECT id, token, name, spec_path, spec_json, domain, status, created_at,"                \
-	" finished_at, verdict_json FROM runs "
+	" finished_at, verdict_json, facts_json FROM runs "
 
 static void read_run_row(sqlite3_stmt *st, struct mb_run_row *row)
 {
@@ -285,6 +311,7 @@ static void read_run_row(sqlite3_stmt *st, struct mb_run_row *row)
 	row->created_at = column_text(st, 7);
 	row->finished_at = column_text(st, 8);
 	row->verdict_json = column_text(st, 9);
+	row->facts_json = column_text(st, 10);
 }
 
 int mb_store_run_get(struct mb_store *store, int64_t run_id, struct mb_run_row *row,
@@ -355,6 +382,7 @@ void mb_store_run_row_clear(struct mb_run_row *row)
 	free(row->created_at);
 	free(row->finished_at);
 	free(row->verdict_json);
+	free(row->facts_json);
 	memset(row, 0, sizeof *row);
 }
 

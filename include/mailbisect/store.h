@@ -34,6 +34,8 @@ struct mb_run_row {
 	char *created_at;
 	char *finished_at;
 	char *verdict_json; /* NULL until a verdict exists */
+	char *facts_json;   /* what the message under test carried (From, link domains...), or
+	                       NULL (runs from before schema 2) */
 };
 
 struct mb_send_row {
@@ -82,6 +84,9 @@ int mb_store_run_create(struct mb_store *store, const char *name, const char *sp
                         struct mb_err *err);
 int mb_store_run_finish(struct mb_store *store, int64_t run_id, const char *status,
                         const char *verdict_json, struct mb_err *err);
+/* Records the facts of the message under test (a JSON object, see mb_report_facts_json). */
+int mb_store_run_set_facts(struct mb_store *store, int64_t run_id, const char *facts_json,
+                           struct mb_err *err);
 int mb_store_run_get(struct mb_store *store, int64_t run_id, struct mb_run_row *row,
                      struct mb_err *err);
 void mb_store_run_row_clear(struct mb_run_row *row);

@@ -9,10 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mailbisect/run.h"
 #include "mailbisect/store.h"
+
+#include <sqlite3.h>
 
 static char *temp_db(void)
 {
@@ -184,12 +187,65 @@ static void test_plan_interleaved(void **state)
 	assert_non_null(strstr(err.message, "12 sends"));
 }
 
+/* A store written by schema version 1 (no facts column) opens, is migrated to version 2, keeps
+ * its runs, and takes facts afterwards. The version-1 schema is written out here as it was. */
+static void test_migrate_v1(void **state)
+{
+	static const char v1[] =
+	    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	    "INSERT INTO meta VALUES ('schema_version', '1');"
+	    "CREATE TABLE runs (id INTEGER PRIMARY KEY, token TEXT NOT NULL UNIQUE, name TEXT NOT "
+	    "NULL, spec_path TEXT, spec_json TEXT NOT NULL, domain TEXT NOT NULL, status TEXT NOT "
+	    "NULL, created_at TEXT NOT NULL, finished_at TEXT, verdict_json TEXT);"
+	    "INSERT INTO runs VALUES (1, 'abcd0123', 'old', 'old.json', '{}', 'victim.example', "
+	    "'finished', '2026-01-01T00:00:00+00:00', NULL, NULL);";
+	struct mb_err err = MB_ERR_INIT;
+	struct mb_store *s;
+	struct mb_run_row row;
+	sqlite3 *db;
+	char *path = temp_db(), *slash;
+	(void)state;
+
+	/* temp_db names a file in a directory that does not exist yet */
+	slash = strrchr(path, '/');
+	*slash = '\0';
+	{
+		char *mid = strrchr(path, '/');
+		*mid = '\0';
+		assert_int_equal(mkdir(path, 0700), 0);
+		*mid = '/';
+	}
+	assert_int_equal(mkdir(path, 0700), 0);
+	*slash = '/';
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, v1, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	if (mb_store_open(&s, path, &err))
+		fail_msg("open of a version-1 store: %s", err.message);
+	assert_int_equal(mb_store_run_get(s, 1, &row, &err), 0);
+	assert_string_equal(row.name, "old");
+	assert_null(row.facts_json);
+	mb_store_run_row_clear(&row);
+	assert_int_equal(mb_store_run_set_facts(s, 1, "{\"from\":\"a@b.example\"}", &err), 0);
+	assert_int_equal(mb_store_run_get(s, 1, &row, &err), 0);
+	assert_string_equal(row.facts_json, "{\"from\":\"a@b.example\"}");
+	mb_store_run_row_clear(&row);
+	mb_store_close(s);
+
+	/* reopening the migrated store is a no-op */
+	if (mb_store_open(&s, path, &err))
+		fail_msg("reopen: %s", err.message);
+	mb_store_close(s);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_journal),          cmocka_unit_test(test_cursor),
 	    cmocka_unit_test(test_unwritable),       cmocka_unit_test(test_envelope_sender),
-	    cmocka_unit_test(test_plan_interleaved),
+	    cmocka_unit_test(test_plan_interleaved), cmocka_unit_test(test_migrate_v1),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

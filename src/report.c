@@ -31,6 +31,7 @@ static cJSON *verdict_object(const struct mb_verdict *v)
 	add_str(o, "relation", v->relation);
 	cJSON_AddNumberToObject(o, "confidence", (double)(long)(v->confidence * 100 + 0.5) / 100);
 	cJSON_AddBoolToObject(o, "unconfirmed", v->unconfirmed);
+	add_str(o, "texts", v->texts);
 	add_str(o, "summary", v->summary);
 	add_str(o, "alternatives", v->alternatives);
 	steps = cJSON_AddArrayToObject(o, "next_steps");

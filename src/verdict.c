@@ -338,6 +338,56 @@ static void next_steps_for(const struct hypothesis *h, struct mb_buf *steps)
 		            "lifted or volume-dependent. Watch this domain with canary sends.\n");
 }
 
+/* The classified refusal texts are second, independent evidence: do they name the same kind
+ * of fault as the A/B result? Disagreement lowers the confidence and says what it may mean. */
+static void compare_texts(const struct mb_verdict_obs *obs, size_t n, struct mb_verdict *out,
+                          struct mb_buf *why, struct mb_buf *steps)
+{
+	int fails = 0, by[MB_FAULT_COUNT] = {0}, agree = 0, against = 0;
+	bool want_ip = !strcmp(out->fault, "ip") || !strcmp(out->fault, "ip+content");
+	bool want_content = !strcmp(out->fault, "content") || !strcmp(out->fault, "ip+content");
+	bool want_domain = !strcmp(out->fault, "domain");
+
+	for (size_t i = 0; i < n; i++) {
+		if (mb_verdict_classify_obs(&obs[i]) != MB_OBS_FAIL)
+			continue;
+		fails++;
+		by[obs[i].fault < MB_FAULT_COUNT ? obs[i].fault : MB_FAULT_UNKNOWN]++;
+	}
+	if (fails == 0)
+		return;
+	agree = (want_ip ? by[MB_FAULT_IP] : 0) + (want_content ? by[MB_FAULT_CONTENT] : 0) +
+	        (want_domain ? by[MB_FAULT_DOMAIN] : 0);
+	against = (!want_ip ? by[MB_FAULT_IP] : 0) + (!want_content ? by[MB_FAULT_CONTENT] : 0) +
+	          (!want_domain ? by[MB_FAULT_DOMAIN] : 0);
+	if (agree == 0 && against == 0) {
+		out->texts = "silent";
+		mb_buf_puts(why, "The refusal texts do not say what they object to. ");
+		return;
+	}
+	if (against == 0) {
+		out->texts = "agree";
+		mb_buf_printf(why, "The receiver's own words agree: %d of %d refusals name %s. ",
+		              agree, fails,
+		              want_domain    ? "the sending domain (authentication or reputation)"
+		              : want_content ? (want_ip ? "the IP or the content" : "the content")
+		                             : "an IP or network block");
+		return;
+	}
+	out->texts = agree ? "mixed" : "disagree";
+	out->confidence *= agree ? 0.9 : 0.75;
+	mb_buf_printf(why, "The refusal texts %s: %d of %d name %s. ",
+	              agree ? "are mixed" : "disagree", against, fails,
+	              by[MB_FAULT_IP] && !want_ip           ? "an IP or network block"
+	              : by[MB_FAULT_DOMAIN] && !want_domain ? "the sending domain"
+	                                                    : "the content");
+	if (want_domain && by[MB_FAULT_IP])
+		mb_buf_puts(steps,
+		            "Every pool was refused while the texts name an IP block: the "
+		            "block may cover a range that holds both pools. Ask the ESP which "
+		            "ranges the pools share.\n");
+}
+
 static int conclude(const struct mb_verdict_obs *obs, size_t n, const struct arm arms[],
                     struct mb_verdict *out, struct mb_buf *why, struct mb_buf *steps,
                     struct mb_buf *alts)
@@ -407,6 +457,7 @@ static int conclude(const struct mb_verdict_obs *obs, size_t n, const struct arm
 			                   "(plain text, no links) through both pools, or an "
 			                   "alternate-domain variant, would separate these.\n");
 	}
+	compare_texts(obs, n, out, why, steps);
 	next_steps_for(&hypotheses[best], steps);
 	return 0;
 }

@@ -56,6 +56,9 @@ struct mb_verdict {
 	const char *relation; /* for ip+content: "both-needed" or "either-enough"; else NULL */
 	double confidence;    /* posterior of the verdict, 0 when not applicable */
 	bool unconfirmed;     /* e.g. domain by elimination: other explanations survive */
+	const char *texts;    /* what the classified refusal texts say about the verdict:
+	                         "agree", "disagree", "mixed" or "silent" (static; NULL when the
+	                         verdict has no refusals to compare) */
 	char *summary;        /* owned: one paragraph in plain words */
 	char *next_steps;     /* owned: what to do next, one step per line */
 	char *alternatives;   /* owned: other surviving explanations, comma-separated, or NULL */

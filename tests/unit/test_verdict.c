@@ -319,6 +319,52 @@ static void test_no_followup_when_incomplete(void **state)
 	assert_false(mb_verdict_next_followup(obs, n, &newsletter, true, &f));
 }
 
+/* The refusal texts as second evidence: agreement is said, disagreement lowers confidence. */
+static void test_texts_evidence(void **state)
+{
+	struct mb_verdict_obs obs[8];
+	struct mb_verdict v, v2;
+	size_t n;
+	(void)state;
+
+	/* RRRP: refusals at RCPT classified as IP blocks, alternate pool passes -> ip, agree */
+	build_obs("RRRP", standard, obs, &n);
+	assert_int_equal(mb_verdict_infer(obs, n, &v), 0);
+	assert_string_equal(v.fault, "ip");
+	assert_non_null(v.texts);
+	assert_string_equal(v.texts, "agree");
+
+	/* the same outcomes, but the texts name the content: disagree, lower confidence */
+	for (size_t i = 0; i < n; i++)
+		if (obs[i].state == MB_STATE_BOUNCED)
+			obs[i].fault = MB_FAULT_CONTENT;
+	assert_int_equal(mb_verdict_infer(obs, n, &v2), 0);
+	assert_string_equal(v2.fault, "ip");
+	assert_string_equal(v2.texts, "disagree");
+	if (!(v2.confidence < v.confidence))
+		fail_msg("disagreeing texts: got confidence %.2f, want below %.2f", v2.confidence,
+		         v.confidence);
+	mb_verdict_clear(&v);
+	mb_verdict_clear(&v2);
+
+	/* every pool refused with texts naming an IP block: a range block is suggested */
+	build_obs("RRRR", standard, obs, &n);
+	{
+		struct mb_factors bare = mb_verdict_factors(MB_VARIANT_BARE, &newsletter);
+		bare.primary_pool = false;
+		obs[n] = obs[0];
+		obs[n].variant = MB_VARIANT_BARE;
+		obs[n].factors = bare;
+		n++;
+	}
+	assert_int_equal(mb_verdict_infer(obs, n, &v), 0);
+	assert_string_equal(v.fault, "domain");
+	assert_string_equal(v.texts, "disagree");
+	if (!strstr(v.next_steps, "range"))
+		fail_msg("got next steps '%s', want the range-block question", v.next_steps);
+	mb_verdict_clear(&v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -329,6 +375,7 @@ int main(void)
 	    cmocka_unit_test(test_followups),
 	    cmocka_unit_test(test_followup_without_alternate),
 	    cmocka_unit_test(test_no_followup_when_incomplete),
+	    cmocka_unit_test(test_texts_evidence),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,6 +30,7 @@ struct cli {
 	const char *arg; /* the command's one positional argument */
 	const char *db;
 	const char *out_dir;
+	const char *limit;
 	bool json;
 	bool dry_run;
 	bool quiet;
@@ -43,19 +44,23 @@ static const struct option_def {
 	size_t offset;
 	const char *help;
 } options[] = {
-	{"--json", OPT_FLAG, offsetof(struct cli, json), "print the result as one JSON object"},
-	{"--db", OPT_VALUE, offsetof(struct cli, db),
-	 "store file (default $XDG_STATE_HOME/mailbisect/mailbisect.db)"},
-	{"--dry-run", OPT_FLAG, offsetof(struct cli, dry_run),
-	 "build the variants and show the plan; send nothing"},
-	{"--out", OPT_VALUE, offsetof(struct cli, out_dir), "directory for `variants` output"},
-	{"--quiet", OPT_FLAG, offsetof(struct cli, quiet), "no progress line"},
+    {"--json", OPT_FLAG, offsetof(struct cli, json), "print the result as one JSON object"},
+    {"--db", OPT_VALUE, offsetof(struct cli, db),
+     "store file (default $XDG_STATE_HOME/mailbisect/mailbisect.db)"},
+    {"--dry-run", OPT_FLAG, offsetof(struct cli, dry_run),
+     "build the variants and show the plan; send nothing"},
+    {"--out", OPT_VALUE, offsetof(struct cli, out_dir),
+     "output: a directory for `variants`, a file for `ticket`"},
+    {"--limit", OPT_VALUE, offsetof(struct cli, limit), "most runs `history` lists (default 20)"},
+    {"--quiet", OPT_FLAG, offsetof(struct cli, quiet), "no progress line"},
 };
 
 static int cmd_run(struct cli *cli);
 static int cmd_variants(struct cli *cli);
 static int cmd_show(struct cli *cli);
 static int cmd_collect(struct cli *cli);
+static int cmd_history(struct cli *cli);
+static int cmd_ticket(struct cli *cli);
 
 static const struct command_def {
 	const char *name;
@@ -63,13 +68,17 @@ static const struct command_def {
 	const char *help;
 	int (*fn)(struct cli *cli);
 } commands[] = {
-	{"run", "run SPEC [--json] [--db FILE] [--dry-run] [--quiet]",
-	 "run the experiment SPEC describes and print the verdict", cmd_run},
-	{"variants", "variants SPEC --out DIR", "write the planned variants as .eml files, send nothing",
-	 cmd_variants},
-	{"show", "show RUN [--json] [--db FILE]", "print the report of a stored run", cmd_show},
-	{"collect", "collect RUN [--json] [--db FILE]",
-	 "read the bounce mailbox again for a stored run (slow bounces), then report", cmd_collect},
+    {"run", "run SPEC [--json] [--db FILE] [--dry-run] [--quiet]",
+     "run the experiment SPEC describes and print the verdict", cmd_run},
+    {"variants", "variants SPEC --out DIR",
+     "write the planned variants as .eml files, send nothing", cmd_variants},
+    {"show", "show RUN [--json] [--db FILE]", "print the report of a stored run", cmd_show},
+    {"collect", "collect RUN [--json] [--db FILE]",
+     "read the bounce mailbox again for a stored run (slow bounces), then report", cmd_collect},
+    {"history", "history [--json] [--limit N] [--db FILE]",
+     "list stored runs, newest first, one line each", cmd_history},
+    {"ticket", "ticket RUN [--out FILE] [--db FILE]",
+     "write the escalation ticket (Markdown) for the ESP of a stored run", cmd_ticket},
 };
 
 static void usage(FILE *out)
@@ -176,8 +185,9 @@ static int dry_run(const struct mb_spec *spec, bool json)
 		free(text);
 		cJSON_Delete(root);
 	} else {
-		printf("Dry run of %s to %s: %zu sends, %ld ms apart, window %ld s; nothing sent.\n",
-		       spec->name, spec->domain, n, spec->pacing_ms, spec->window_seconds);
+		printf(
+		    "Dry run of %s to %s: %zu sends, %ld ms apart, window %ld s; nothing sent.\n",
+		    spec->name, spec->domain, n, spec->pacing_ms, spec->window_seconds);
 		for (size_t i = 0; i < n; i++)
 			printf("  #%-3d %-15s via %-10s (%s:%ld) to %s\n", plan[i].seq,
 			       mb_variant_name(plan[i].variant), plan[i].pool->name,
@@ -204,7 +214,7 @@ static int print_report(struct cli *cli, struct mb_store *store, int64_t run_id)
 {
 	struct mb_err err = MB_ERR_INIT;
 	int rc = cli->json ? mb_report_json(store, run_id, stdout, &err)
-			   : mb_report_text(store, run_id, stdout, &err);
+	                   : mb_report_text(store, run_id, stdout, &err);
 	return rc ? fail(&err) : 0;
 }
 
@@ -236,9 +246,10 @@ static int cmd_run(struct cli *cli)
 	if (rc) {
 		code = fail(&err);
 		if (run_id)
-			fprintf(stderr, "mailbisect: run %lld is recorded; `mailbisect show %lld` "
-					"shows what happened\n",
-				(long long)run_id, (long long)run_id);
+			fprintf(stderr,
+			        "mailbisect: run %lld is recorded; `mailbisect show %lld` "
+			        "shows what happened\n",
+			        (long long)run_id, (long long)run_id);
 	} else {
 		code = print_report(cli, store, run_id);
 		if (!code)
@@ -325,6 +336,115 @@ static int cmd_collect(struct cli *cli)
 		code = run_exit_code(store, run_id);
 	mb_store_close(store);
 	return code;
+}
+
+static int cmd_history(struct cli *cli)
+{
+	struct mb_err err = MB_ERR_INIT;
+	struct mb_store *store;
+	struct mb_run_row *runs;
+	cJSON *list = NULL;
+	long limit = 20;
+	size_t n;
+
+	if (cli->arg)
+		return usage_error("unexpected argument %s", cli->arg);
+	if (cli->limit && mb_str_to_long(cli->limit, 1, 100000, &limit))
+		return usage_error("--limit needs a number from 1 to 100000, got %s", cli->limit);
+	if (open_store(cli, &store, &err))
+		return fail(&err);
+	if (mb_store_runs_list(store, (int)limit, &runs, &n, &err)) {
+		mb_store_close(store);
+		return fail(&err);
+	}
+	if (cli->json)
+		list = cJSON_CreateArray();
+	else if (n == 0)
+		puts("No runs stored yet.");
+	for (size_t i = 0; i < n; i++) {
+		const struct mb_run_row *r = &runs[i];
+		struct mb_verdict v;
+		/* recomputed from the sends, as `show` does: later bounces count */
+		if (mb_run_verdict(store, r->id, &v, &err)) {
+			mb_store_run_rows_free(runs, n);
+			cJSON_Delete(list);
+			mb_store_close(store);
+			return fail(&err);
+		}
+		if (list) {
+			cJSON *o = cJSON_CreateObject(), *vo;
+			cJSON_AddNumberToObject(o, "run_id", (double)r->id);
+			cJSON_AddStringToObject(o, "name", r->name);
+			cJSON_AddStringToObject(o, "domain", r->domain);
+			cJSON_AddStringToObject(o, "status", r->status);
+			cJSON_AddStringToObject(o, "created_at", r->created_at);
+			if (r->finished_at)
+				cJSON_AddStringToObject(o, "finished_at", r->finished_at);
+			else
+				cJSON_AddNullToObject(o, "finished_at");
+			vo = cJSON_AddObjectToObject(o, "verdict");
+			cJSON_AddStringToObject(vo, "fault", v.fault);
+			if (v.detail)
+				cJSON_AddStringToObject(vo, "detail", v.detail);
+			else
+				cJSON_AddNullToObject(vo, "detail");
+			cJSON_AddNumberToObject(vo, "confidence",
+			                        (double)(long)(v.confidence * 100 + 0.5) / 100);
+			cJSON_AddItemToArray(list, o);
+		} else {
+			printf("%5lld  %s  %-20s %-24s %-11s %s", (long long)r->id, r->created_at,
+			       r->name, r->domain, r->status, v.fault);
+			if (v.detail)
+				printf(" (%s)", v.detail);
+			if (v.confidence > 0)
+				printf(", confidence %.2f", v.confidence);
+			putchar('\n');
+		}
+		mb_verdict_clear(&v);
+	}
+	if (list) {
+		char *text = cJSON_Print(list);
+		printf("%s\n", text ? text : "[]");
+		free(text);
+		cJSON_Delete(list);
+	}
+	mb_store_run_rows_free(runs, n);
+	mb_store_close(store);
+	return 0;
+}
+
+static int cmd_ticket(struct cli *cli)
+{
+	struct mb_err err = MB_ERR_INIT;
+	struct mb_store *store;
+	FILE *mem;
+	char *data = NULL;
+	size_t len = 0;
+	long run_id;
+	int code, rc;
+
+	if ((code = parse_run_id(cli->arg, "ticket needs a run number, got %s", &run_id)))
+		return code;
+	if (open_store(cli, &store, &err))
+		return fail(&err);
+	/* written to memory first: a failed ticket leaves no half-written file behind */
+	mem = open_memstream(&data, &len);
+	if (!mem) {
+		mb_store_close(store);
+		mb_err_set(&err, MB_ENOMEM, "out of memory");
+		return fail(&err);
+	}
+	rc = mb_report_ticket(store, run_id, mem, &err);
+	fclose(mem);
+	mb_store_close(store);
+	if (!rc && cli->out_dir)
+		rc = mb_file_write_atomic(cli->out_dir, data, len, &err);
+	else if (!rc && (fwrite(data, 1, len, stdout) != len || fflush(stdout)))
+		rc = mb_err_set(&err, MB_EIO, "cannot write the ticket to standard output");
+	if (!rc && cli->out_dir)
+		fprintf(stderr, "mailbisect: ticket written to %s\n", cli->out_dir);
+	free(data);
+	return rc ? fail(&err) : 0;
 }
 
 int main(int argc, char **argv)

@@ -83,5 +83,22 @@ check "none: matched by ENVID" \
 check_contains "show: verdict line" "$(cat "$work/show.txt")" "Verdict: ip"
 check_contains "show: S3150 text" "$(cat "$work/show.txt")" "Part of their network is on our block list (S3150)"
 
+# `history` lists every run of this store, newest first; `ticket` writes the evidence bundle.
+"$MAILBISECT" history --json --db "$work/store.db" >"$work/history.json"
+check "history: newest first" \
+  "$(jget "$work/history.json" '[r["name"] for r in d]')" '["accept-all", "block-link", "block-from-domain", "block-link", "demo-s3150"]'
+check "history: verdicts" \
+  "$(jget "$work/history.json" '[r["verdict"]["fault"] for r in d]')" '["not-reproduced", "ip+content", "domain", "content", "ip"]'
+"$MAILBISECT" ticket "$(jget "$work/ip.json" 'd["run_id"]')" --db "$work/store.db" --out "$work/ticket.md" 2>/dev/null
+ticket=$(cat "$work/ticket.md")
+check_contains "ticket: verdict heading" "$ticket" "# Refused mail to victim.example: verdict ip"
+check_contains "ticket: the receiver's text in full" "$ticket" \
+  "550 5.7.1 Messages from [127.0.0.2] weren't sent. Part of their network is on our block list (S3150)"
+check_contains "ticket: the IP the receiver named" "$ticket" "IP addresses named in the receiver's replies: 127.0.0.2"
+check_contains "ticket: From of the message" "$ticket" "- From: \`news@sender.example\`"
+check_contains "ticket: link domains of the message" "$ticket" "click.tracker.example"
+check_contains "ticket: a Message-ID of a send" "$ticket" \
+  "- Message-ID: \`$(jget "$work/ip.json" 'd["sends"][0]["message_id"]')\`"
+
 rm -rf "$work"
 finish

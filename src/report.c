@@ -55,9 +55,23 @@ char *mb_report_verdict_json(const struct mb_verdict *v)
 	return s;
 }
 
+int mb_report_message_digest(const struct mb_message *msg, char *out, size_t size)
+{
+	size_t len;
+	const unsigned char *p = (const unsigned char *)mb_message_data(msg, &len);
+	uint64_t h =
+	    1469598103934665603ull; /* FNV-1a, 64 bit: tells a changed file, not a secret */
+	for (size_t i = 0; p && i < len; i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	return snprintf(out, size, "fnv1a64:%016llx:%zu", (unsigned long long)h, len) < (int)size
+	           ? 0
+	           : -1;
+}
+
 char *mb_report_facts_json(const struct mb_message *msg, char *const *link_domains)
 {
 	cJSON *o = cJSON_CreateObject(), *links;
+	char digest[64];
 	const char *from = mb_message_from(msg);
 	char *s;
 
@@ -68,6 +82,8 @@ char *mb_report_facts_json(const struct mb_message *msg, char *const *link_domai
 	add_str(o, "from_domain", from ? mb_addr_domain(from) : NULL);
 	add_str(o, "to", mb_message_to(msg));
 	add_str(o, "subject", mb_message_subject(msg));
+	if (mb_report_message_digest(msg, digest, sizeof digest) == 0)
+		add_str(o, "digest", digest);
 	cJSON_AddBoolToObject(o, "has_html", mb_message_has_html(msg));
 	cJSON_AddBoolToObject(o, "has_attachments", mb_message_has_attachments(msg));
 	links = cJSON_AddArrayToObject(o, "link_domains");

@@ -553,6 +553,25 @@ static int finish(struct run_ctx *c, const char *status, struct mb_err *err)
 	return rc;
 }
 
+/* Sends what the journal still has planned, collects, follows up and records the verdict. A
+ * run that fails midway still gets its (incomplete) verdict recorded. */
+static int carry_out(struct run_ctx *c, struct mb_err *err)
+{
+	struct mb_err ignored = MB_ERR_INIT;
+	int rc = send_all(c, err), done;
+
+	if (!rc)
+		rc = collect_window(c, err);
+	if (!rc && !stopped(c))
+		rc = run_followups(c, err);
+	done = finish(c,
+	              rc           ? "failed"
+	              : stopped(c) ? "interrupted"
+	                           : "finished",
+	              rc ? &ignored : err);
+	return rc ? rc : done;
+}
+
 int mb_run_execute(const struct mb_spec *spec, struct mb_store *store,
                    const struct mb_run_opts *opts, int64_t *run_id, struct mb_err *err)
 {
@@ -568,22 +587,120 @@ int mb_run_execute(const struct mb_spec *spec, struct mb_store *store,
 		rc = journal_plan(&c, err);
 	if (!rc) {
 		*run_id = c.run_id;
-		rc = send_all(&c, err);
-		if (!rc)
-			rc = collect_window(&c, err);
-		if (!rc && !stopped(&c))
-			rc = run_followups(&c, err);
-		/* a run that failed midway still gets its (incomplete) verdict recorded */
-		struct mb_err ignored = MB_ERR_INIT;
-		int done = finish(&c,
-		                  rc            ? "failed"
-		                  : stopped(&c) ? "interrupted"
-		                                : "finished",
-		                  rc ? &ignored : err);
-		if (!rc)
-			rc = done;
+		rc = carry_out(&c, err);
 	}
 	run_ctx_clear(&c);
+	return rc;
+}
+
+/* The plan of a stored run, rebuilt from its journal: pools and recipients point into spec. */
+static int plan_from_journal(struct run_ctx *c, struct mb_err *err)
+{
+	struct mb_send_row *rows;
+	size_t n;
+	int rc = mb_store_sends_list(c->store, c->run_id, &rows, &n, err);
+	struct mb_planned_send *plan;
+
+	if (rc)
+		return rc;
+	plan = calloc(n ? n : 1, sizeof *plan);
+	if (!plan) {
+		mb_store_send_rows_free(rows, n);
+		return mb_err_set(err, MB_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < n && !rc; i++) {
+		struct mb_planned_send *p = &plan[i];
+		p->seq = rows[i].seq;
+		if (mb_variant_from_name(rows[i].variant, &p->variant))
+			rc = mb_err_set(err, MB_EDATA, "run %lld: send %d has unknown variant %s",
+			                (long long)c->run_id, rows[i].seq, rows[i].variant);
+		else if (!strcmp(rows[i].pool, c->spec->primary.name))
+			p->pool = &c->spec->primary;
+		else if (c->spec->has_alternate && !strcmp(rows[i].pool, c->spec->alternate.name))
+			p->pool = &c->spec->alternate;
+		else
+			rc = mb_err_set(err, MB_EDATA, "run %lld: send %d names unknown pool %s",
+			                (long long)c->run_id, rows[i].seq, rows[i].pool);
+		for (size_t r = 0; !rc && r < c->spec->n_recipients && !p->recipient; r++)
+			if (!strcmp(c->spec->recipients[r], rows[i].recipient))
+				p->recipient = c->spec->recipients[r];
+		if (!rc && !p->recipient)
+			rc = mb_err_set(err, MB_EDATA, "run %lld: send %d has unknown recipient %s",
+			                (long long)c->run_id, rows[i].seq, rows[i].recipient);
+		if (!rc && rows[i].phase == MB_PHASE_SUBMITTING)
+			fprintf(stderr,
+			        "mailbisect: send %d was being handed to the relay when the run "
+			        "stopped; "
+			        "it is not sent again (its outcome may still arrive)\n",
+			        rows[i].seq);
+	}
+	mb_store_send_rows_free(rows, n);
+	if (rc) {
+		free(plan);
+		return rc;
+	}
+	free(c->plan);
+	c->plan = plan;
+	c->n_plan = n;
+	return 0;
+}
+
+/* The message file must be the one the run started with: resuming with other bytes would mix
+ * two experiments. */
+static int check_same_message(struct run_ctx *c, const char *facts_json, struct mb_err *err)
+{
+	char digest[64];
+	const char *stored = facts_json ? strstr(facts_json, "\"digest\":\"") : NULL;
+	if (!stored)
+		return 0; /* a run from before digests were kept */
+	stored += strlen("\"digest\":\"");
+	if (mb_report_message_digest(c->msg, digest, sizeof digest) ||
+	    strncmp(stored, digest, strlen(digest)) != 0 || stored[strlen(digest)] != '"')
+		return mb_err_set(
+		    err, MB_EDATA,
+		    "%s changed since run %lld started; resuming would send different "
+		    "content (start a new run instead)",
+		    c->spec->message_path, (long long)c->run_id);
+	return 0;
+}
+
+int mb_run_resume(struct mb_store *store, int64_t run_id, const struct mb_run_opts *opts,
+                  struct mb_err *err)
+{
+	struct run_ctx c = {0};
+	struct mb_run_row run;
+	struct mb_spec *spec = NULL;
+	int rc;
+
+	if ((rc = mb_store_run_get(store, run_id, &run, err)))
+		return rc;
+	if (!strcmp(run.status, "finished")) {
+		rc =
+		    mb_err_set(err, MB_EDATA,
+		               "run %lld is finished; nothing to resume (`mailbisect collect %lld` "
+		               "reads late bounces)",
+		               (long long)run_id, (long long)run_id);
+		mb_store_run_row_clear(&run);
+		return rc;
+	}
+	rc = mb_spec_parse(&spec, run.spec_json, strlen(run.spec_json), run.spec_path, NULL, err);
+	c.spec = spec;
+	c.store = store;
+	c.opts = opts;
+	c.run_id = run_id;
+	c.token = run.token;
+	run.token = NULL;
+	if (!rc)
+		rc = prepare_run(&c, err);
+	if (!rc)
+		rc = check_same_message(&c, run.facts_json, err);
+	if (!rc)
+		rc = plan_from_journal(&c, err);
+	if (!rc)
+		rc = carry_out(&c, err);
+	run_ctx_clear(&c);
+	mb_spec_free(spec);
+	mb_store_run_row_clear(&run);
 	return rc;
 }
 

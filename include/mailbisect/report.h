@@ -23,6 +23,10 @@ int mb_report_ticket(struct mb_store *store, int64_t run_id, FILE *out, struct m
  * memory. */
 char *mb_report_facts_json(const struct mb_message *msg, char *const *link_domains);
 
+/* A fingerprint of the message bytes ("fnv1a64:HEX:LENGTH"), kept in the facts so that a
+ * resumed run can tell that the file changed. 0, or -1 when size is too small. */
+int mb_report_message_digest(const struct mb_message *msg, char *out, size_t size);
+
 /* The verdict as a JSON object (as stored with the run). Caller frees; NULL on no memory. */
 char *mb_report_verdict_json(const struct mb_verdict *v);
 

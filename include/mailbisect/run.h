@@ -37,6 +37,13 @@ struct mb_run_opts {
 int mb_run_execute(const struct mb_spec *spec, struct mb_store *store,
                    const struct mb_run_opts *opts, int64_t *run_id, struct mb_err *err);
 
+/* Resumes an interrupted (or failed) run from its journal, with the spec stored with it:
+ * planned sends go out, sends that were being handed over when the run stopped are not sent
+ * again (their outcome may still arrive), then collection, follow-ups and the verdict as in a
+ * fresh run. Refuses a finished run, and a message file that changed since the run started. */
+int mb_run_resume(struct mb_store *store, int64_t run_id, const struct mb_run_opts *opts,
+                  struct mb_err *err);
+
 /* Reads the bounce mailbox of a stored run again (slow bounces), with the spec stored with
  * the run; *resolved counts the sends whose outcome changed. */
 int mb_run_collect(struct mb_store *store, int64_t run_id, int *resolved, struct mb_err *err);

@@ -60,6 +60,7 @@ static int cmd_variants(struct cli *cli);
 static int cmd_show(struct cli *cli);
 static int cmd_collect(struct cli *cli);
 static int cmd_history(struct cli *cli);
+static int cmd_resume(struct cli *cli);
 static int cmd_ticket(struct cli *cli);
 
 static const struct command_def {
@@ -75,6 +76,8 @@ static const struct command_def {
     {"show", "show RUN [--json] [--db FILE]", "print the report of a stored run", cmd_show},
     {"collect", "collect RUN [--json] [--db FILE]",
      "read the bounce mailbox again for a stored run (slow bounces), then report", cmd_collect},
+    {"resume", "resume RUN [--json] [--db FILE] [--quiet]",
+     "finish an interrupted run from its journal; nothing is sent twice", cmd_resume},
     {"history", "history [--json] [--limit N] [--db FILE]",
      "list stored runs, newest first, one line each", cmd_history},
     {"ticket", "ticket RUN [--out FILE] [--db FILE]",
@@ -334,6 +337,30 @@ static int cmd_collect(struct cli *cli)
 	code = print_report(cli, store, run_id);
 	if (!code)
 		code = run_exit_code(store, run_id);
+	mb_store_close(store);
+	return code;
+}
+
+static int cmd_resume(struct cli *cli)
+{
+	struct mb_err err = MB_ERR_INIT;
+	struct mb_run_opts opts = {false, &interrupted};
+	struct mb_store *store;
+	long run_id;
+	int code;
+
+	if ((code = parse_run_id(cli->arg, "resume needs a run number, got %s", &run_id)))
+		return code;
+	if (open_store(cli, &store, &err))
+		return fail(&err);
+	opts.progress = !cli->quiet && isatty(STDERR_FILENO);
+	if (mb_run_resume(store, run_id, &opts, &err)) {
+		code = fail(&err);
+	} else {
+		code = print_report(cli, store, run_id);
+		if (!code)
+			code = interrupted ? EX_TEMPFAIL : run_exit_code(store, run_id);
+	}
 	mb_store_close(store);
 	return code;
 }

@@ -75,6 +75,17 @@ int mb_run_plan(const struct mb_spec *spec, struct mb_planned_send **out, size_t
 	return 0;
 }
 
+const char *mb_run_variant_from(const struct mb_spec *spec, enum mb_variant v)
+{
+	return v == MB_VARIANT_ALTERNATE_DOMAIN ? spec->alternate_from : NULL;
+}
+
+const char *mb_run_envelope_template(const struct mb_spec *spec, enum mb_variant v)
+{
+	return v == MB_VARIANT_ALTERNATE_DOMAIN ? spec->alternate_envelope_sender
+	                                        : spec->envelope_sender;
+}
+
 char *mb_run_envelope_sender(const char *template, const char *key)
 {
 	const char *mark = strstr(template, "{send}");
@@ -117,13 +128,29 @@ static int check_variants(struct run_ctx *c, struct mb_err *err)
 {
 	for (size_t v = 0; v < c->spec->n_variants; v++) {
 		struct mb_buf out = MB_BUF_INIT;
-		struct mb_variant_opts vo = {"<check@mailbisect.invalid>", 0};
+		struct mb_variant_opts vo = {"<check@mailbisect.invalid>", 0,
+		                             mb_run_variant_from(c->spec, c->spec->variants[v])};
 		int rc = mb_variant_build(c->msg, c->spec->variants[v], &vo, &out, err);
 		mb_buf_free(&out);
 		if (rc)
 			return mb_err_prefix(err,
 			                     "variant %s: ", mb_variant_name(c->spec->variants[v]));
 	}
+	return 0;
+}
+
+/* The alternate domain must differ from the message's own, or the variant tests nothing. */
+static int check_alternate_domain(struct run_ctx *c, struct mb_err *err)
+{
+	const char *from = mb_message_from(c->msg);
+	const char *mine = from ? mb_addr_domain(from) : NULL;
+	const char *alt =
+	    c->spec->has_alternate_domain ? mb_addr_domain(c->spec->alternate_from) : NULL;
+	if (alt && mine && mb_str_ieq(alt, mine))
+		return mb_err_set(err, MB_ECONFIG,
+		                  "%s: alternate_domain.from: %s is the message's own From domain; "
+		                  "the alternate-domain variant would test nothing",
+		                  c->spec->path ? c->spec->path : "spec", alt);
 	return 0;
 }
 
@@ -155,7 +182,7 @@ static int prepare_run(struct run_ctx *c, struct mb_err *err)
 	c->traits.has_links = c->link_domains && c->link_domains[0];
 	c->traits.has_html = mb_message_has_html(c->msg);
 	c->traits.has_attachments = mb_message_has_attachments(c->msg);
-	if ((rc = check_variants(c, err)))
+	if ((rc = check_alternate_domain(c, err)) || (rc = check_variants(c, err)))
 		return rc;
 	if ((rc = mb_run_plan(s, &c->plan, &c->n_plan, err)))
 		return rc;
@@ -232,7 +259,8 @@ static int journal_send(struct run_ctx *c, const struct mb_planned_send *p,
 	row.variant = (char *)mb_variant_name(p->variant);
 	row.pool = p->pool->name;
 	row.recipient = (char *)p->recipient;
-	row.envelope_from = mb_run_envelope_sender(c->spec->envelope_sender, key);
+	row.envelope_from =
+	    mb_run_envelope_sender(mb_run_envelope_template(c->spec, p->variant), key);
 	row.message_id = row.envelope_from ? make_message_id(key, row.envelope_from) : NULL;
 	row.factors = factor_bits(f);
 	if (!row.envelope_from || !row.message_id)
@@ -341,7 +369,7 @@ static int submit_one(struct run_ctx *c, const struct mb_planned_send *p,
                       const struct mb_send_row *row, struct mb_err *err)
 {
 	const struct mb_transport_ops *t = mb_transport_find(p->pool->transport);
-	struct mb_variant_opts vo = {row->message_id, 0};
+	struct mb_variant_opts vo = {row->message_id, 0, mb_run_variant_from(c->spec, p->variant)};
 	struct mb_envelope env = {row->envelope_from, row->recipient, row->key, true};
 	struct mb_send_result res = {0};
 	struct mb_buf msg = MB_BUF_INIT;
@@ -491,7 +519,8 @@ static int plan_followup(struct run_ctx *c, bool *added, struct mb_err *err)
 	*added = false;
 	if (rc)
 		return rc;
-	want = mb_verdict_next_followup(obs, n, &c->traits, plan_uses_alternate(c), &f);
+	want = mb_verdict_next_followup(obs, n, &c->traits, plan_uses_alternate(c),
+	                                c->spec->has_alternate_domain, &f);
 	free(obs);
 	mb_store_send_rows_free(rows, n);
 	if (!want)

@@ -97,6 +97,12 @@ static const struct field mailbox_fields[] = {
 static const struct object_kind mailbox_kind = {
     mailbox_fields, COUNT(mailbox_fields), {"password_env", "password_file"}};
 
+static const struct field altdom_fields[] = {
+    {"from", FT_STRING, true, 0, 0, NULL, NULL},
+    {"envelope_sender", FT_STRING, true, 0, 0, NULL, NULL},
+};
+static const struct object_kind altdom_kind = {altdom_fields, COUNT(altdom_fields), {NULL, NULL}};
+
 static const struct field top_fields[] = {
     {"$schema", FT_STRING, false, 0, 0, NULL, NULL},
     {"name", FT_STRING, false, 0, 0, NULL, NULL},
@@ -108,6 +114,7 @@ static const struct field top_fields[] = {
      "[\"original\",\"plain-text\",\"links-stripped\",\"alternate-pool\"]", NULL},
     {"repeat", FT_INTEGER, false, 1, 20, "1", NULL},
     {"pools", FT_OBJECT, true, 0, 0, NULL, &pools_kind},
+    {"alternate_domain", FT_OBJECT, false, 0, 0, NULL, &altdom_kind},
     {"mailbox", FT_OBJECT, false, 0, 0, NULL, &mailbox_kind},
     {"window_seconds", FT_INTEGER, false, 1, 86400, "120", NULL},
     {"pacing_ms", FT_INTEGER, false, 0, 3600000, "2000", NULL},
@@ -1066,29 +1073,48 @@ static int parse_recipients(const struct load *ld, const cJSON *list, struct mb_
 	return 0;
 }
 
-static int parse_envelope_sender(const struct load *ld, const char *s, struct mb_spec *spec)
+static int parse_envelope_sender(const struct load *ld, const char *s, const char *path, char **out)
 {
 	const char *first = strstr(s, SEND_PLACEHOLDER);
 	const char *at = strrchr(s, '@');
 	char shown[SHOW_BUF];
 
 	if (first && strstr(first + 1, SEND_PLACEHOLDER))
-		return fail(ld, MB_ECONFIG, "envelope_sender", "{send} may appear only once");
+		return fail(ld, MB_ECONFIG, path, "{send} may appear only once");
 	if (first && at && first > at)
-		return fail(ld, MB_ECONFIG, "envelope_sender",
+		return fail(ld, MB_ECONFIG, path,
 		            "{send} is allowed only in the local part (before the @)");
 	for (const char *p = s; *p; p++) {
 		if (p == first)
 			p += strlen(SEND_PLACEHOLDER) - 1;
 		else if (*p == '{' || *p == '}')
-			return fail(ld, MB_ECONFIG, "envelope_sender",
+			return fail(ld, MB_ECONFIG, path,
 			            "unknown placeholder; only {send} (the send id) is supported");
 	}
 	if (!is_plain_address(s, true))
-		return fail(ld, MB_ECONFIG, "envelope_sender",
+		return fail(ld, MB_ECONFIG, path,
 		            "%s is not a plain address (e.g. bounces+{send}@bounces.example)",
 		            show(s, shown));
-	return dup_string(ld, "envelope_sender", s, &spec->envelope_sender);
+	return dup_string(ld, path, s, out);
+}
+
+/* The second sending domain of the alternate-domain variant: a From address and its own
+ * envelope sender (bounces), both in a domain the ESP signs for. */
+static int parse_alternate_domain(const struct load *ld, const cJSON *obj, struct mb_spec *spec)
+{
+	const char *from = member_string(obj, "from");
+	char shown[SHOW_BUF];
+	int rc;
+
+	if (!is_plain_address(from, false))
+		return fail(ld, MB_ECONFIG, "alternate_domain.from",
+		            "%s is not a plain address (e.g. news@news.example.org)",
+		            show(from, shown));
+	if ((rc = dup_string(ld, "alternate_domain.from", from, &spec->alternate_from)))
+		return rc;
+	return parse_envelope_sender(ld, member_string(obj, "envelope_sender"),
+	                             "alternate_domain.envelope_sender",
+	                             &spec->alternate_envelope_sender);
 }
 
 static int parse_variant_list(const struct load *ld, const cJSON *list, struct mb_spec *spec)
@@ -1157,6 +1183,12 @@ static int check_plan(const struct load *ld, struct mb_spec *spec)
 			            "\"variants\" the standard four are sent, alternate-pool "
 			            "included)",
 			            mb_variant_name(spec->variants[i]));
+	for (size_t i = 0; i < spec->n_variants && !spec->has_alternate_domain; i++)
+		if (spec->variants[i] == MB_VARIANT_ALTERNATE_DOMAIN)
+			return fail(
+			    ld, MB_ECONFIG, "alternate_domain",
+			    "missing, but variant \"alternate-domain\" sends from it; add "
+			    "alternate_domain (from, envelope_sender) or leave the variant out");
 	if (spec->has_alternate && strcmp(spec->primary.name, spec->alternate.name) == 0)
 		return fail(ld, MB_ECONFIG, "pools.alternate.name",
 		            "same as pools.primary.name (\"%s\"); reports could not tell the "
@@ -1182,7 +1214,11 @@ static int build_spec(const struct load *ld, const cJSON *root, struct mb_spec *
 	if (!rc)
 		rc = parse_recipients(ld, member(root, "recipients"), spec);
 	if (!rc)
-		rc = parse_envelope_sender(ld, member_string(root, "envelope_sender"), spec);
+		rc = parse_envelope_sender(ld, member_string(root, "envelope_sender"),
+		                           "envelope_sender", &spec->envelope_sender);
+	spec->has_alternate_domain = member(root, "alternate_domain") != NULL;
+	if (!rc && spec->has_alternate_domain)
+		rc = parse_alternate_domain(ld, member(root, "alternate_domain"), spec);
 	if (!rc)
 		rc = parse_variants(ld, root, spec);
 	if (!rc)
@@ -1312,6 +1348,8 @@ void mb_spec_free(struct mb_spec *spec)
 		free(spec->recipients[i]);
 	free(spec->recipients);
 	free(spec->envelope_sender);
+	free(spec->alternate_from);
+	free(spec->alternate_envelope_sender);
 	free(spec->variants);
 	pool_free(&spec->primary);
 	pool_free(&spec->alternate);
@@ -1451,6 +1489,11 @@ static bool add_lists(cJSON *root, const struct mb_spec *spec)
 		ok = s && cJSON_AddItemToArray(recipients, s);
 	}
 	ok = ok && add_string(root, "envelope_sender", spec->envelope_sender);
+	if (ok && spec->has_alternate_domain) {
+		cJSON *alt = cJSON_AddObjectToObject(root, "alternate_domain");
+		ok = alt && add_string(alt, "from", spec->alternate_from) &&
+		     add_string(alt, "envelope_sender", spec->alternate_envelope_sender);
+	}
 	variants = ok ? cJSON_AddArrayToObject(root, "variants") : NULL;
 	ok = variants != NULL;
 	for (size_t i = 0; ok && i < spec->n_variants; i++) {

@@ -42,6 +42,7 @@ static const struct {
     [MB_VARIANT_ALTERNATE_POOL] = {"alternate-pool", true, build_as_received},
     [MB_VARIANT_NO_ATTACHMENTS] = {"no-attachments", false, build_no_attachments},
     [MB_VARIANT_BARE] = {"bare", false, build_bare},
+    [MB_VARIANT_ALTERNATE_DOMAIN] = {"alternate-domain", false, build_as_received},
 };
 
 /* Trace fields of the first delivery: a resend must look like new mail to the ESP. */
@@ -580,6 +581,25 @@ static bool is_trace_field(const char *name)
 #undef COUNT
 }
 
+/* From with another address: the display name of the original's first From mailbox stays;
+ * Sender goes (it would name the primary domain). */
+static void set_from_address(GMimeMessage *mime, const char *address)
+{
+	InternetAddressList *from = g_mime_message_get_from(mime);
+	InternetAddress *first = from && internet_address_list_length(from) > 0
+	                             ? internet_address_list_get_address(from, 0)
+	                             : NULL;
+	const char *name = first ? internet_address_get_name(first) : NULL;
+	InternetAddress *repl = internet_address_mailbox_new(name, address);
+
+	if (from) {
+		internet_address_list_clear(from);
+		internet_address_list_add(from, repl);
+	}
+	g_object_unref(repl);
+	g_mime_object_remove_header(GMIME_OBJECT(mime), "Sender");
+}
+
 static void set_fresh_headers(GMimeMessage *mime, const struct mb_variant_opts *opts)
 {
 	GMimeHeaderList *list = g_mime_object_get_header_list(GMIME_OBJECT(mime));
@@ -589,6 +609,8 @@ static void set_fresh_headers(GMimeMessage *mime, const struct mb_variant_opts *
 		if (is_trace_field(
 		        g_mime_header_get_name(g_mime_header_list_get_header_at(list, i))))
 			g_mime_header_list_remove_at(list, i);
+	if (opts->from)
+		set_from_address(mime, opts->from);
 	mb_clock_rfc5322(opts->date ? opts->date : time(NULL), date, sizeof date);
 	g_mime_object_set_header(GMIME_OBJECT(mime), "Date", date, NULL);
 	g_mime_object_set_header(GMIME_OBJECT(mime), "Message-ID", opts->message_id, NULL);
@@ -717,7 +739,7 @@ int mb_variant_link_domains(const struct mb_message *msg, enum mb_variant v, cha
                             struct mb_err *err)
 {
 	static const char probe_id[] = "<link-domains@mailbisect.invalid>";
-	struct mb_variant_opts opts = {probe_id, 1};
+	struct mb_variant_opts opts = {probe_id, 1, NULL};
 	struct mb_buf built = MB_BUF_INIT;
 	struct mb_message *variant = NULL;
 	int rc;

@@ -73,6 +73,9 @@ struct mb_factors mb_verdict_factors(enum mb_variant v, const struct mb_message_
 		f.links = false;
 		f.template = false;
 		break;
+	case MB_VARIANT_ALTERNATE_DOMAIN:
+		f.primary_domain = false;
+		break;
 	default:
 		break;
 	}
@@ -560,11 +563,11 @@ static double expected_gain(const struct scored s[], const struct mb_factors *f)
 
 bool mb_verdict_next_followup(const struct mb_verdict_obs *obs, size_t n,
                               const struct mb_message_traits *traits, bool have_alternate,
-                              struct mb_followup *out)
+                              bool have_alternate_domain, struct mb_followup *out)
 {
-	static const enum mb_variant content[] = {MB_VARIANT_ORIGINAL, MB_VARIANT_PLAIN_TEXT,
-	                                          MB_VARIANT_LINKS_STRIPPED,
-	                                          MB_VARIANT_NO_ATTACHMENTS, MB_VARIANT_BARE};
+	static const enum mb_variant content[] = {
+	    MB_VARIANT_ORIGINAL,       MB_VARIANT_PLAIN_TEXT, MB_VARIANT_LINKS_STRIPPED,
+	    MB_VARIANT_NO_ATTACHMENTS, MB_VARIANT_BARE,       MB_VARIANT_ALTERNATE_DOMAIN};
 	struct scored s[N_HYPOTHESES];
 	struct mb_verdict v;
 	bool worth = false;
@@ -584,7 +587,9 @@ bool mb_verdict_next_followup(const struct mb_verdict_obs *obs, size_t n,
 	for (int pool = 0; pool < (have_alternate ? 2 : 1); pool++) {
 		for (size_t i = 0; i < sizeof content / sizeof content[0]; i++) {
 			struct mb_followup c = {content[i], pool == 1, {0}, 0};
-			if (content[i] == MB_VARIANT_NO_ATTACHMENTS && !traits->has_attachments)
+			if ((content[i] == MB_VARIANT_NO_ATTACHMENTS && !traits->has_attachments) ||
+			    (content[i] == MB_VARIANT_ALTERNATE_DOMAIN &&
+			     (!have_alternate_domain || pool == 1)))
 				continue;
 			c.factors = mb_verdict_factors(content[i], traits);
 			if (c.alternate_pool) {

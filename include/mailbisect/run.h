@@ -52,6 +52,11 @@ int mb_run_collect(struct mb_store *store, int64_t run_id, int *resolved, struct
 int mb_run_verdict(struct mb_store *store, int64_t run_id, struct mb_verdict *verdict,
                    struct mb_err *err);
 
+/* What a variant is sent as: the From address it gets (NULL: the original's) and the envelope
+ * sender template it uses. Both borrowed from spec. */
+const char *mb_run_variant_from(const struct mb_spec *spec, enum mb_variant v);
+const char *mb_run_envelope_template(const struct mb_spec *spec, enum mb_variant v);
+
 /* Envelope sender of one send: "{send}" in the template replaced by key. Caller frees. */
 char *mb_run_envelope_sender(const char *template, const char *key);
 

@@ -55,6 +55,11 @@ struct mb_spec {
 	char **recipients;  /* every one belongs to domain */
 	size_t n_recipients;
 	char *envelope_sender; /* may contain "{send}" (VERP) */
+	/* the alternate-domain variant: From address and envelope sender in a second sending
+	 * domain (has_alternate_domain) */
+	char *alternate_from;
+	char *alternate_envelope_sender;
+	bool has_alternate_domain;
 	enum mb_variant *variants;
 	size_t n_variants;
 	long repeat; /* sends per variant and recipient (default 1) */

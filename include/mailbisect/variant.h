@@ -12,12 +12,14 @@
 #include "mailbisect/err.h"
 
 enum mb_variant {
-	MB_VARIANT_ORIGINAL = 0,   /* as received, re-sent, primary pool */
-	MB_VARIANT_PLAIN_TEXT,     /* one text/plain part, URLs kept as text */
-	MB_VARIANT_LINKS_STRIPPED, /* same structure, every link/remote image/pixel removed */
-	MB_VARIANT_ALTERNATE_POOL, /* as original, sent through the alternate pool */
-	MB_VARIANT_NO_ATTACHMENTS, /* original without attachments (optional) */
-	MB_VARIANT_BARE,           /* plain text without links (optional, follow-ups) */
+	MB_VARIANT_ORIGINAL = 0,     /* as received, re-sent, primary pool */
+	MB_VARIANT_PLAIN_TEXT,       /* one text/plain part, URLs kept as text */
+	MB_VARIANT_LINKS_STRIPPED,   /* same structure, every link/remote image/pixel removed */
+	MB_VARIANT_ALTERNATE_POOL,   /* as original, sent through the alternate pool */
+	MB_VARIANT_NO_ATTACHMENTS,   /* original without attachments (optional) */
+	MB_VARIANT_BARE,             /* plain text without links (optional, follow-ups) */
+	MB_VARIANT_ALTERNATE_DOMAIN, /* as original, From in the alternate sending domain
+	                                (optional; primary pool, alternate envelope sender) */
 	MB_VARIANT_COUNT
 };
 
@@ -59,6 +61,7 @@ void mb_strv_free(char **v);
 struct mb_variant_opts {
 	const char *message_id; /* new Message-ID, with angle brackets; required */
 	time_t date;            /* Date header; 0 = now */
+	const char *from;       /* replaces the address of From (display name kept); NULL = keep */
 };
 
 /* Link host names that variant v of msg carries (the variant is built, parsed again and

@@ -85,7 +85,7 @@ struct mb_followup {
  * same on every run. */
 bool mb_verdict_next_followup(const struct mb_verdict_obs *obs, size_t n,
                               const struct mb_message_traits *traits, bool have_alternate,
-                              struct mb_followup *out);
+                              bool have_alternate_domain, struct mb_followup *out);
 
 /* Infers the verdict. Returns 0 or MB_ENOMEM. */
 int mb_verdict_infer(const struct mb_verdict_obs *obs, size_t n, struct mb_verdict *out);

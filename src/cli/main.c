@@ -162,7 +162,8 @@ static int dry_run(const struct mb_spec *spec, bool json)
 		return fail(&err);
 	for (size_t v = 0; v < spec->n_variants && !rc; v++) {
 		struct mb_buf out = MB_BUF_INIT;
-		struct mb_variant_opts vo = {"<dry-run@mailbisect.invalid>", 0};
+		struct mb_variant_opts vo = {"<dry-run@mailbisect.invalid>", 0,
+		                             mb_run_variant_from(spec, spec->variants[v])};
 		rc = mb_variant_build(msg, spec->variants[v], &vo, &out, &err);
 		mb_buf_free(&out);
 	}
@@ -281,7 +282,8 @@ static int cmd_variants(struct cli *cli)
 		struct mb_buf out = MB_BUF_INIT, path = MB_BUF_INIT, id = MB_BUF_INIT;
 		mb_buf_printf(&id, "<preview.%s@mailbisect.invalid>", name);
 		mb_buf_printf(&path, "%s/%s.eml", cli->out_dir, name);
-		struct mb_variant_opts vo = {id.data, 0};
+		struct mb_variant_opts vo = {id.data, 0,
+		                             mb_run_variant_from(spec, spec->variants[v])};
 		rc = mb_variant_build(msg, spec->variants[v], &vo, &out, &err);
 		if (!rc)
 			rc = mb_file_write_atomic(path.data, out.data, out.len, &err);

@@ -59,6 +59,15 @@ check "domain: all five bounced" \
 check "domain: classified as DMARC authfailure" \
   "$(jget "$work/domain.json" 'd["sends"][0]["reason"]')" authfailure
 
+# The same DMARC refusal measured directly: the alternate-domain variant (From in a second
+# sending domain) passes, so the domain is at fault without follow-ups or elimination.
+run_case altdom block-from-domain alternate-domain.json
+check "alternate-domain: verdict" "$(jget "$work/altdom.json" 'd["verdict"]["fault"]')" domain
+check "alternate-domain: confirmed, no follow-ups" \
+  "$(jget "$work/altdom.json" '[d["verdict"]["unconfirmed"], len(d["sends"])]')" '[false, 5]'
+check "alternate-domain: delivered" \
+  "$(jget "$work/altdom.json" '[s["state"] for s in d["sends"] if s["variant"]=="alternate-domain"]')" '["delivered"]'
+
 # Pool A blocked and a link domain refused at once: all four standard variants fail, which a
 # fixed table reads as `domain`. The follow-ups (bare through each pool) must find both.
 run_case both block-pool-a-and-link block-link.json
@@ -86,9 +95,9 @@ check_contains "show: S3150 text" "$(cat "$work/show.txt")" "Part of their netwo
 # `history` lists every run of this store, newest first; `ticket` writes the evidence bundle.
 "$MAILBISECT" history --json --db "$work/store.db" >"$work/history.json"
 check "history: newest first" \
-  "$(jget "$work/history.json" '[r["name"] for r in d]')" '["accept-all", "block-link", "block-from-domain", "block-link", "demo-s3150"]'
+  "$(jget "$work/history.json" '[r["name"] for r in d]')" '["accept-all", "block-link", "alternate-domain", "block-from-domain", "block-link", "demo-s3150"]'
 check "history: verdicts" \
-  "$(jget "$work/history.json" '[r["verdict"]["fault"] for r in d]')" '["not-reproduced", "ip+content", "domain", "content", "ip"]'
+  "$(jget "$work/history.json" '[r["verdict"]["fault"] for r in d]')" '["not-reproduced", "ip+content", "domain", "domain", "content", "ip"]'
 "$MAILBISECT" ticket "$(jget "$work/ip.json" 'd["run_id"]')" --db "$work/store.db" --out "$work/ticket.md" 2>/dev/null
 ticket=$(cat "$work/ticket.md")
 check_contains "ticket: verdict heading" "$ticket" "# Refused mail to victim.example: verdict ip"

@@ -552,6 +552,21 @@ static void test_bad_values(void **state)
 	     MB_ECONFIG,
 	     "variants[2]",
 	     "\"original\" is listed twice"},
+	    {"alternate-domain variant without alternate_domain",
+	     {{"alternate_domain", NULL}, {"variants", "[\"original\", \"alternate-domain\"]"}},
+	     MB_ECONFIG,
+	     "alternate_domain",
+	     "missing, but variant \"alternate-domain\""},
+	    {"alternate_domain.from not an address",
+	     {{"alternate_domain.from", "\"news\""}},
+	     MB_ECONFIG,
+	     "alternate_domain.from",
+	     "not a plain address"},
+	    {"alternate_domain.envelope_sender with {send} after the @",
+	     {{"alternate_domain.envelope_sender", "\"bounces@{send}.example\""}},
+	     MB_ECONFIG,
+	     "alternate_domain.envelope_sender",
+	     "only in the local part"},
 	    {"variants empty",
 	     {{"variants", "[]"}},
 	     MB_ECONFIG,
@@ -559,7 +574,7 @@ static void test_bad_values(void **state)
 	     "at least one variant"},
 	    {"variants too many",
 	     {{"variants", "[\"original\",\"original\",\"original\",\"original\",\"original\","
-	                   "\"original\",\"original\"]"}},
+	                   "\"original\",\"original\",\"original\"]"}},
 	     MB_ECONFIG,
 	     "variants",
 	     "at most"},
@@ -1246,6 +1261,10 @@ static void test_defaults(void **state)
 
 	assert_int_equal(mb_spec_load(&spec, FIXTURES "/full.json", &err), 0);
 	assert_string_equal(spec->name, "full-example");
+	assert_true(spec->has_alternate_domain);
+	assert_string_equal(spec->alternate_from, "news@news.sender-two.example");
+	assert_string_equal(spec->alternate_envelope_sender,
+	                    "bounces+{send}@bounces.sender-two.example");
 	assert_int_equal(spec->n_recipients, 2);
 	assert_int_equal(spec->n_variants, 6);
 	assert_int_equal(mb_spec_planned_sends(spec), 24);

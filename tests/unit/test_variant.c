@@ -45,7 +45,7 @@ static struct mb_message *load_ok(const char *path)
 
 static void build_ok(const struct mb_message *msg, enum mb_variant v, struct mb_buf *out)
 {
-	struct mb_variant_opts opts = {new_id, fixed_date};
+	struct mb_variant_opts opts = {new_id, fixed_date, NULL};
 	struct mb_err err = MB_ERR_INIT;
 	int rc = mb_variant_build(msg, v, &opts, out, &err);
 	if (rc != 0)
@@ -1022,7 +1022,7 @@ static void test_build_checks_arguments(void **state)
 	struct mb_err err = MB_ERR_INIT;
 	(void)state;
 	for (size_t k = 0; k < sizeof bad_ids / sizeof bad_ids[0]; k++) {
-		struct mb_variant_opts opts = {bad_ids[k], 0};
+		struct mb_variant_opts opts = {bad_ids[k], 0, NULL};
 		int rc = mb_variant_build(msg, MB_VARIANT_ORIGINAL, &opts, &out, &err);
 		if (rc != MB_EUSAGE)
 			fail_msg("message id \"%s\": got rc %d, want MB_EUSAGE",
@@ -1030,11 +1030,11 @@ static void test_build_checks_arguments(void **state)
 	}
 	assert_int_equal(mb_variant_build(msg, MB_VARIANT_ORIGINAL, NULL, &out, &err), MB_EUSAGE);
 	assert_int_equal(mb_variant_build(msg, MB_VARIANT_COUNT,
-	                                  &(struct mb_variant_opts){new_id, 0}, &out, &err),
+	                                  &(struct mb_variant_opts){new_id, 0, NULL}, &out, &err),
 	                 MB_EUSAGE);
 	out.cap = 100; /* the output limit is respected */
 	assert_int_equal(mb_variant_build(msg, MB_VARIANT_ORIGINAL,
-	                                  &(struct mb_variant_opts){new_id, 0}, &out, &err),
+	                                  &(struct mb_variant_opts){new_id, 0, NULL}, &out, &err),
 	                 MB_ENOMEM);
 	mb_buf_free(&out);
 	mb_message_free(msg);
@@ -1053,11 +1053,50 @@ static void test_plain_text_needs_a_text_body(void **state)
 	(void)state;
 	assert_int_equal(mb_message_parse(&msg, only_image, strlen(only_image), "image.eml", &err),
 	                 0);
-	rc = mb_variant_build(msg, MB_VARIANT_PLAIN_TEXT, &(struct mb_variant_opts){new_id, 0},
-	                      &out, &err);
+	rc = mb_variant_build(msg, MB_VARIANT_PLAIN_TEXT,
+	                      &(struct mb_variant_opts){new_id, 0, NULL}, &out, &err);
 	if (rc != MB_EDATA || !strstr(err.message, "image.eml: no text/plain or text/html part"))
 		fail_msg("plain-text of an image: got rc %d \"%s\", want MB_EDATA naming the file",
 		         rc, err.message);
+	mb_buf_free(&out);
+	mb_message_free(msg);
+}
+
+/* alternate-domain: the original bytes of the body, the From address replaced (display name
+ * kept), Sender removed; nothing else of the headers changes but the fresh trace fields. */
+static void test_alternate_domain(void **state)
+{
+	static const char msg_text[] = "From: Sender News <news@sender.example>\r\n"
+	                               "Sender: bulk@sender.example\r\n"
+	                               "To: alice@victim.example\r\n"
+	                               "Subject: December news\r\n"
+	                               "MIME-Version: 1.0\r\n"
+	                               "Content-Type: text/plain; charset=utf-8\r\n"
+	                               "\r\n"
+	                               "Read the news at https://click.tracker.example/x\r\n";
+	struct mb_variant_opts opts = {new_id, fixed_date, "news@sender-two.example"};
+	struct mb_err err = MB_ERR_INIT;
+	struct mb_message *msg = NULL;
+	struct mb_buf out = MB_BUF_INIT;
+	GMimeMessage *m;
+	InternetAddressList *from;
+	(void)state;
+
+	assert_int_equal(mb_message_parse(&msg, msg_text, sizeof msg_text - 1, "t.eml", &err), 0);
+	assert_int_equal(mb_variant_build(msg, MB_VARIANT_ALTERNATE_DOMAIN, &opts, &out, &err), 0);
+	m = gmime_parse(out.data, out.len);
+	from = g_mime_message_get_from(m);
+	assert_int_equal(internet_address_list_length(from), 1);
+	assert_string_equal(internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(
+	                        internet_address_list_get_address(from, 0))),
+	                    "news@sender-two.example");
+	assert_string_equal(internet_address_get_name(internet_address_list_get_address(from, 0)),
+	                    "Sender News");
+	assert_null(g_mime_object_get_header(GMIME_OBJECT(m), "Sender"));
+	assert_string_equal(g_mime_message_get_subject(m), "December news");
+	if (!strstr(out.data, "\r\n\r\nRead the news at https://click.tracker.example/x\r\n"))
+		fail_msg("body changed: got\n%s", out.data);
+	g_object_unref(m);
 	mb_buf_free(&out);
 	mb_message_free(msg);
 }
@@ -1080,6 +1119,7 @@ int main(void)
 	    cmocka_unit_test(test_links_stripped_keeps_line_ends),
 	    cmocka_unit_test(test_plain_text),
 	    cmocka_unit_test(test_bare),
+	    cmocka_unit_test(test_alternate_domain),
 	    cmocka_unit_test(test_no_attachments),
 	    cmocka_unit_test(test_attachment_bytes_identical),
 	    cmocka_unit_test(test_build_checks_arguments),

@@ -259,7 +259,7 @@ static void test_followups(void **state)
 			struct mb_factors fa = mb_verdict_factors(standard[i], &newsletter);
 			observe(&obs[n++], standard[i], &fa, cases[c].rule);
 		}
-		while (n < 12 && mb_verdict_next_followup(obs, n, &newsletter, true, &f)) {
+		while (n < 12 && mb_verdict_next_followup(obs, n, &newsletter, true, false, &f)) {
 			if (f.gain < MB_FOLLOWUP_MIN_GAIN)
 				fail_msg("case %zu: follow-up with gain %.3f below the minimum", c,
 				         f.gain);
@@ -300,7 +300,7 @@ static void test_followup_without_alternate(void **state)
 		struct mb_factors fa = mb_verdict_factors(three[i], &newsletter);
 		observe(&obs[n++], three[i], &fa, R_DOMAIN);
 	}
-	while (n < 8 && mb_verdict_next_followup(obs, n, &newsletter, false, &f)) {
+	while (n < 8 && mb_verdict_next_followup(obs, n, &newsletter, false, false, &f)) {
 		assert_false(f.alternate_pool);
 		assert_true(f.factors.primary_pool);
 		observe(&obs[n++], f.variant, &f.factors, R_DOMAIN);
@@ -316,7 +316,7 @@ static void test_no_followup_when_incomplete(void **state)
 	size_t n;
 	(void)state;
 	build_obs("AAAA", standard, obs, &n);
-	assert_false(mb_verdict_next_followup(obs, n, &newsletter, true, &f));
+	assert_false(mb_verdict_next_followup(obs, n, &newsletter, true, false, &f));
 }
 
 /* The refusal texts as second evidence: agreement is said, disagreement lowers confidence. */

@@ -4,9 +4,16 @@
 
 #include <ctype.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
+#include "mailbisect/buf.h"
+#include "mailbisect/file.h"
 #include "mailbisect/limits.h"
+#include "mailbisect/str.h"
 #include "classify_rules.h"
 
 #define N_RULES        (sizeof classify_rules / sizeof classify_rules[0])
@@ -173,9 +180,11 @@ static bool enhanced_matches(const char *pattern, const char *code)
 	return *code == '\0';
 }
 
-static bool rule_matches(const struct classify_rule *r, enum mb_stage stage, int code_or_class,
-                         const char *enhanced, const struct reply_text *rt)
+static bool rule_matches(const struct classify_rule *r, const char *provider, enum mb_stage stage,
+                         int code_or_class, const char *enhanced, const struct reply_text *rt)
 {
+	if (r->provider && (!provider || !mb_str_ieq(r->provider, provider)))
+		return false;
 	if (r->stages && !(r->stages & (1u << stage)))
 		return false;
 	if (r->code_min && (code_or_class < r->code_min || code_or_class > r->code_max))
@@ -191,17 +200,383 @@ static bool rule_matches(const struct classify_rule *r, enum mb_stage stage, int
 	return true;
 }
 
+/* ---- Rule sets ------------------------------------------------------------------------------ */
+
+/* Largest rules file read, and most rules it may hold. */
+#define RULES_FILE_MAX_BYTES (4u * 1024u * 1024u)
+#define RULES_FILE_MAX_RULES 10000
+#define FRAGMENT_MAX         63
+
+struct mb_rules {
+	struct classify_rule *loaded; /* tried first, in file order; strings owned */
+	size_t n_loaded;
+};
+
+/* The reasons a rule may give (Sisimai's vocabulary plus our two); rules files are checked
+ * against it and loaded rules point at these static strings. */
+static const char *const known_reasons[] = {
+    "blocked",        "badreputation", "requireptr",       "authfailure",     "spamdetected",
+    "virusdetected",  "contenterror",  "notcompliantrfc",  "policyviolation", "securityerror",
+    "rejected",       "suppressed",    "norelaying",       "speeding",        "toomanyconn",
+    "failedstarttls", "userunknown",   "hostunknown",      "mailboxfull",     "suspend",
+    "hasmoved",       "filtered",      "notaccept",        "mesgtoobig",      "exceedlimit",
+    "expired",        "networkerror",  "systemerror",      "systemfull",      "mailererror",
+    "syntaxerror",    "delivered",     "feedback",         "vacation",        "onhold",
+    "undefined",      "urlreputation", "domainreputation",
+};
+
+static const char *reason_static(const char *name)
+{
+	for (size_t i = 0; i < sizeof known_reasons / sizeof known_reasons[0]; i++)
+		if (strcmp(known_reasons[i], name) == 0)
+			return known_reasons[i];
+	return NULL;
+}
+
+static void rule_strings_free(struct classify_rule *r)
+{
+	free((char *)r->enhanced);
+	free((char *)r->provider);
+	for (size_t i = 0; i < CLASSIFY_MAX_ALL; i++)
+		free((char *)r->all[i]);
+	for (size_t i = 0; i < CLASSIFY_MAX_NONE; i++)
+		free((char *)r->none[i]);
+}
+
+static void loaded_free(struct classify_rule *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		rule_strings_free(&list[i]);
+	free(list);
+}
+
+int mb_rules_builtin(struct mb_rules **out, struct mb_err *err)
+{
+	if (!(*out = calloc(1, sizeof **out)))
+		return mb_err_set(err, MB_ENOMEM, "out of memory");
+	return 0;
+}
+
+void mb_rules_free(struct mb_rules *rules)
+{
+	if (!rules)
+		return;
+	loaded_free(rules->loaded, rules->n_loaded);
+	free(rules);
+}
+
+size_t mb_rules_count(const struct mb_rules *rules)
+{
+	return N_RULES + (rules ? rules->n_loaded : 0);
+}
+
+/* Errors of one rule, "FILE: rule N: KEY: what". */
+struct rule_ctx {
+	const char *path;
+	size_t number; /* 1-based */
+	struct mb_err *err;
+};
+
+static int rule_error(const struct rule_ctx *c, const char *key, const char *what)
+{
+	return mb_err_set(c->err, MB_ECONFIG, "%s: rule %zu: %s%s%s", c->path, c->number,
+	                  key ? key : "", key ? ": " : "", what);
+}
+
+static int rule_stages(const struct rule_ctx *c, const cJSON *v, struct classify_rule *r)
+{
+	const cJSON *item;
+	enum mb_stage stage;
+
+	if (cJSON_IsString(v)) {
+		if (mb_stage_from_name(v->valuestring, &stage))
+			return rule_error(c, "stage",
+			                  "unknown stage (connect, helo, auth, mail, "
+			                  "rcpt, data, unknown)");
+		r->stages = 1u << stage;
+		return 0;
+	}
+	if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0)
+		return rule_error(c, "stage", "must be a stage name or a non-empty array of them");
+	cJSON_ArrayForEach(item, v)
+	{
+		if (!cJSON_IsString(item) || mb_stage_from_name(item->valuestring, &stage))
+			return rule_error(c, "stage",
+			                  "unknown stage (connect, helo, auth, mail, "
+			                  "rcpt, data, unknown)");
+		r->stages |= 1u << stage;
+	}
+	return 0;
+}
+
+static bool reply_code_ok(const cJSON *v, int *out)
+{
+	if (!cJSON_IsNumber(v) || v->valuedouble < 200 || v->valuedouble > 599 ||
+	    v->valuedouble != (double)(int)v->valuedouble)
+		return false;
+	*out = (int)v->valuedouble;
+	return true;
+}
+
+static int rule_code(const struct rule_ctx *c, const cJSON *v, struct classify_rule *r)
+{
+	if (cJSON_IsNumber(v)) {
+		if (!reply_code_ok(v, &r->code_min))
+			return rule_error(c, "code", "must be a reply code 200-599");
+		r->code_max = r->code_min;
+		return 0;
+	}
+	if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 2 ||
+	    !reply_code_ok(cJSON_GetArrayItem(v, 0), &r->code_min) ||
+	    !reply_code_ok(cJSON_GetArrayItem(v, 1), &r->code_max) || r->code_min > r->code_max)
+		return rule_error(c, "code",
+		                  "must be a reply code or a range [low, high] of "
+		                  "reply codes 200-599");
+	return 0;
+}
+
+/* "x.7.1", "5.7.7xx", "4.*": class digit or x, then up to two dot-separated parts of digits
+ * or x, a final '*' allowed. */
+static bool enhanced_pattern_ok(const char *s)
+{
+	size_t dots = 0, run = 0;
+	if (!(*s == 'x' || *s == '2' || *s == '4' || *s == '5'))
+		return false;
+	for (s++; *s; s++) {
+		if (*s == '*')
+			return s[1] == '\0' && run == 0;
+		if (*s == '.') {
+			if ((dots && run == 0) || ++dots > 2)
+				return false;
+			run = 0;
+		} else if (isdigit((unsigned char)*s) || *s == 'x') {
+			if (++run > 3 || dots == 0)
+				return false;
+		} else {
+			return false;
+		}
+	}
+	return dots == 2 && run > 0;
+}
+
+/* Fragments are stored as the matcher sees the text: lower case, one space per run. */
+static char *fragment_copy(const char *s)
+{
+	struct mb_buf b = MB_BUF_INIT;
+	bool space = false;
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (isspace(ch) || ch == '_') {
+			if (!space && mb_buf_putc(&b, ' '))
+				goto fail;
+			space = true;
+		} else {
+			if (mb_buf_putc(&b, (char)tolower(ch)))
+				goto fail;
+			space = false;
+		}
+	}
+	if (mb_buf_terminate(&b))
+		goto fail;
+	return mb_buf_steal(&b);
+fail:
+	mb_buf_free(&b);
+	return NULL;
+}
+
+static int rule_fragments(const struct rule_ctx *c, const char *key, const cJSON *v,
+                          const char **slots, size_t n_slots)
+{
+	const cJSON *item;
+	size_t i = 0;
+	char what[96];
+
+	if (cJSON_IsString(v)) {
+		if (!*v->valuestring || strlen(v->valuestring) > FRAGMENT_MAX)
+			return rule_error(c, key, "fragments must be 1-63 bytes long");
+		if (!(slots[0] = fragment_copy(v->valuestring)))
+			return mb_err_set(c->err, MB_ENOMEM, "out of memory");
+		return 0;
+	}
+	if (!cJSON_IsArray(v))
+		return rule_error(c, key, "must be a string or an array of strings");
+	if ((size_t)cJSON_GetArraySize(v) > n_slots) {
+		snprintf(what, sizeof what, "at most %zu fragments", n_slots);
+		return rule_error(c, key, what);
+	}
+	cJSON_ArrayForEach(item, v)
+	{
+		if (!cJSON_IsString(item))
+			return rule_error(c, key, "must be a string or an array of strings");
+		if (!*item->valuestring || strlen(item->valuestring) > FRAGMENT_MAX)
+			return rule_error(c, key, "fragments must be 1-63 bytes long");
+		if (!(slots[i++] = fragment_copy(item->valuestring)))
+			return mb_err_set(c->err, MB_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+static int rule_string(const struct rule_ctx *c, const char *key, const cJSON *v, const char **out)
+{
+	if (!cJSON_IsString(v) || !*v->valuestring || strlen(v->valuestring) > FRAGMENT_MAX)
+		return rule_error(c, key, "must be a non-empty string");
+	if (!(*out = strdup(v->valuestring)))
+		return mb_err_set(c->err, MB_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int rule_parse(const struct rule_ctx *c, const cJSON *obj, struct classify_rule *r)
+{
+	const cJSON *v;
+	bool has_reason = false, has_fault = false, has_condition = false;
+	int rc = 0;
+
+	if (!cJSON_IsObject(obj))
+		return rule_error(c, NULL, "must be an object");
+	for (v = obj->child; v && !rc; v = v->next) {
+		const char *key = v->string ? v->string : "";
+		if (strcmp(key, "stage") == 0) {
+			rc = rule_stages(c, v, r);
+		} else if (strcmp(key, "code") == 0) {
+			rc = rule_code(c, v, r);
+		} else if (strcmp(key, "enhanced") == 0) {
+			if (!cJSON_IsString(v) || !enhanced_pattern_ok(v->valuestring))
+				rc = rule_error(c, key,
+				                "must be an enhanced code pattern like "
+				                "\"5.7.1\", \"x.7.26\", \"5.7.7xx\", \"4.*\"");
+			else
+				rc = rule_string(c, key, v, &r->enhanced);
+		} else if (strcmp(key, "all") == 0) {
+			rc = rule_fragments(c, key, v, r->all, CLASSIFY_MAX_ALL);
+			has_condition = true;
+		} else if (strcmp(key, "none") == 0) {
+			rc = rule_fragments(c, key, v, r->none, CLASSIFY_MAX_NONE);
+		} else if (strcmp(key, "reason") == 0) {
+			if (!cJSON_IsString(v) || !(r->reason = reason_static(v->valuestring)))
+				rc = rule_error(c, key, "unknown reason");
+			has_reason = true;
+		} else if (strcmp(key, "fault") == 0) {
+			if (!cJSON_IsString(v) || mb_fault_from_name(v->valuestring, &r->fault))
+				rc = rule_error(c, key,
+				                "unknown fault (ip, domain, content, "
+				                "recipient, transient, sender-side, unknown)");
+			has_fault = true;
+		} else if (strcmp(key, "provider") == 0) {
+			rc = rule_string(c, key, v, &r->provider);
+		} else if (strcmp(key, "comment") == 0) {
+			if (!cJSON_IsString(v))
+				rc = rule_error(c, key, "must be a string");
+		} else {
+			char what[160];
+			snprintf(what, sizeof what, "unknown key \"%.100s\"", key);
+			rc = rule_error(c, NULL, what);
+		}
+		if (strcmp(key, "stage") == 0 || strcmp(key, "code") == 0 ||
+		    strcmp(key, "enhanced") == 0 || strcmp(key, "provider") == 0)
+			has_condition = true;
+	}
+	if (!rc && !has_reason)
+		rc = rule_error(c, "reason", "missing");
+	if (!rc && !has_fault)
+		rc = rule_error(c, "fault", "missing");
+	if (!rc && !has_condition)
+		rc = rule_error(c, NULL, "has no condition (stage, code, enhanced, all, provider)");
+	return rc;
+}
+
+int mb_rules_load_file(struct mb_rules *rules, const char *path, struct mb_err *err)
+{
+	struct mb_buf text = MB_BUF_INIT;
+	struct classify_rule *list = NULL;
+	cJSON *root = NULL;
+	const cJSON *obj;
+	size_t n = 0, total;
+	int rc;
+
+	if (!rules || !path)
+		return mb_err_set(err, MB_ESOFTWARE, "rules: no rule set or path");
+	if ((rc = mb_file_read(path, RULES_FILE_MAX_BYTES, &text, err)))
+		return rc;
+	if (!(root = cJSON_ParseWithLength(text.data ? text.data : "", text.len))) {
+		rc = mb_err_set(err, MB_EDATA, "%s: not valid JSON", path);
+		goto out;
+	}
+	if (!cJSON_IsArray(root)) {
+		rc = mb_err_set(err, MB_EDATA, "%s: must be a JSON array of rule objects", path);
+		goto out;
+	}
+	total = (size_t)cJSON_GetArraySize(root);
+	if (total > RULES_FILE_MAX_RULES) {
+		rc = mb_err_set(err, MB_EDATA, "%s: %zu rules, at most %d", path, total,
+		                RULES_FILE_MAX_RULES);
+		goto out;
+	}
+	if (!(list = calloc(total + rules->n_loaded + 1, sizeof *list))) {
+		rc = mb_err_set(err, MB_ENOMEM, "out of memory");
+		goto out;
+	}
+	cJSON_ArrayForEach(obj, root)
+	{
+		struct rule_ctx c = {path, n + 1, err};
+		rc = rule_parse(&c, obj, &list[n++]);
+		if (rc)
+			goto out;
+	}
+	/* the new file's rules go in front of those loaded before */
+	if (rules->n_loaded)
+		memcpy(list + n, rules->loaded, rules->n_loaded * sizeof *list);
+	free(rules->loaded);
+	rules->loaded = list;
+	rules->n_loaded += n;
+	list = NULL;
+	n = 0;
+out:
+	loaded_free(list, n);
+	cJSON_Delete(root);
+	mb_buf_free(&text);
+	return rc;
+}
+
+/* ---- Classification ------------------------------------------------------------------------ */
+
 static bool before_data(enum mb_stage stage)
 {
 	return stage == MB_STAGE_CONNECT || stage == MB_STAGE_HELO || stage == MB_STAGE_AUTH ||
 	       stage == MB_STAGE_MAIL || stage == MB_STAGE_RCPT;
 }
 
-void mb_classify_reply(enum mb_stage stage, int code, const char *enhanced, const char *text,
+/* The first rule of list[0..n) that matches, or -1. */
+static long first_match(const struct classify_rule *list, size_t n, const char *provider,
+                        enum mb_stage stage, int code_or_class, const char *status,
+                        const struct reply_text *rt)
+{
+	for (size_t i = 0; i < n; i++)
+		if (rule_matches(&list[i], provider, stage, code_or_class, status, rt))
+			return (long)i;
+	return -1;
+}
+
+static void apply_rule(const struct classify_rule *r, int index, enum mb_stage stage, int klass,
                        struct mb_classification *out)
 {
-	struct reply_text rt;
+	out->reason = r->reason;
+	out->fault = r->fault;
+	out->rule = index;
+	/* the stage is evidence: content cannot be judged before it was sent */
+	if (out->fault == MB_FAULT_CONTENT && before_data(stage))
+		out->fault = MB_FAULT_UNKNOWN;
+	if (klass == 0)
+		out->hard = out->fault != MB_FAULT_TRANSIENT;
+}
+
+void mb_classify_reply_provider(const struct mb_rules *rules, const char *provider,
+                                enum mb_stage stage, int code, const char *enhanced,
+                                const char *text, struct mb_classification *out)
+{
+	struct reply_text *rt;
 	char status[ENHANCED_MAX];
+	size_t n_loaded = rules ? rules->n_loaded : 0;
+	long hit;
 	int klass;
 
 	if ((unsigned)stage >= MB_STAGE_COUNT)
@@ -230,21 +605,20 @@ void mb_classify_reply(enum mb_stage stage, int code, const char *enhanced, cons
 		return;
 	}
 
-	reply_text_build(&rt, text);
-	for (size_t i = 0; i < N_RULES; i++) {
-		if (!rule_matches(&classify_rules[i], stage, code ? code : klass * 100, status,
-		                  &rt))
-			continue;
-		out->reason = classify_rules[i].reason;
-		out->fault = classify_rules[i].fault;
-		out->rule = (int)i;
-		/* the stage is evidence: content cannot be judged before it was sent */
-		if (out->fault == MB_FAULT_CONTENT && before_data(stage))
-			out->fault = MB_FAULT_UNKNOWN;
-		if (klass == 0)
-			out->hard = out->fault != MB_FAULT_TRANSIENT;
+	if (!(rt = malloc(sizeof *rt)))
 		return;
+	reply_text_build(rt, text);
+	hit = first_match(rules ? rules->loaded : NULL, n_loaded, provider, stage,
+	                  code ? code : klass * 100, status, rt);
+	if (hit >= 0) {
+		apply_rule(&rules->loaded[hit], (int)hit, stage, klass, out);
+	} else if ((hit = first_match(classify_rules, N_RULES, provider, stage,
+	                              code ? code : klass * 100, status, rt)) >= 0) {
+		apply_rule(&classify_rules[hit], (int)(n_loaded + (size_t)hit), stage, klass, out);
 	}
+	free(rt);
+	if (hit >= 0)
+		return;
 	for (size_t i = 0; status[0] && i < N_STATUS_RULES; i++) {
 		if (!enhanced_matches(classify_status_rules[i].code, status))
 			continue;
@@ -255,4 +629,16 @@ void mb_classify_reply(enum mb_stage stage, int code, const char *enhanced, cons
 			out->fault = MB_FAULT_UNKNOWN;
 		break;
 	}
+}
+
+void mb_classify_reply_with(const struct mb_rules *rules, enum mb_stage stage, int code,
+                            const char *enhanced, const char *text, struct mb_classification *out)
+{
+	mb_classify_reply_provider(rules, NULL, stage, code, enhanced, text, out);
+}
+
+void mb_classify_reply(enum mb_stage stage, int code, const char *enhanced, const char *text,
+                       struct mb_classification *out)
+{
+	mb_classify_reply_provider(NULL, NULL, stage, code, enhanced, text, out);
 }

@@ -13,6 +13,7 @@
  *   enhanced code); 0 = any;
  * - enhanced: enhanced status code pattern, 'x' = one digit, a final '*' = any rest
  *   ("x.7.26", "5.7.7xx", "4.*"); NULL = any;
+ * - provider: only for bounces in that format (rules files use it; NULL = any);
  * - all: text fragments that must all occur, none: fragments that must not. Fragments are
  *   lower case and matched against the reply text lower-cased, with whitespace and '_'
  *   collapsed to one space and the "550-5.7.1" prefixes of multi-line replies removed. A
@@ -20,14 +21,18 @@
  *   word, not "ship" or "ipsum").
  * Rules name kinds of replies (what a blocklist or a DMARC refusal says), never one server's
  * exact sentence: a held-out set of replies checks that they generalise. */
+#define CLASSIFY_MAX_ALL  6
+#define CLASSIFY_MAX_NONE 6
+
 struct classify_rule {
 	unsigned stages;
 	int code_min, code_max;
 	const char *enhanced;
-	const char *all[4];
-	const char *none[3];
+	const char *all[CLASSIFY_MAX_ALL];
+	const char *none[CLASSIFY_MAX_NONE];
 	const char *reason;
 	enum mb_fault fault;
+	const char *provider; /* format name from bounce.h ("exchange", ...); NULL = any */
 };
 
 #define STAGE(s) (1u << MB_STAGE_##s)
@@ -44,11 +49,11 @@ struct classify_rule {
 #define F_UNKNOWN MB_FAULT_UNKNOWN
 
 /* Text rules (stage, code, text -> reason, fault). */
-#define TEXT(r, f, ...) {0, ANY_CODE, NULL, {__VA_ARGS__}, {NULL}, r, f}
-#define TEXT_NOT(r, f, nots, ...) {0, ANY_CODE, NULL, {__VA_ARGS__}, nots, r, f}
-#define TEXT_4XX(r, f, ...) {0, 400, 499, NULL, {__VA_ARGS__}, {NULL}, r, f}
-#define TEXT_AT(st, r, f, ...) {st, ANY_CODE, NULL, {__VA_ARGS__}, {NULL}, r, f}
-#define CODE(enh, r, f) {0, ANY_CODE, enh, {NULL}, {NULL}, r, f}
+#define TEXT(r, f, ...) {0, ANY_CODE, NULL, {__VA_ARGS__}, {NULL}, r, f, NULL}
+#define TEXT_NOT(r, f, nots, ...) {0, ANY_CODE, NULL, {__VA_ARGS__}, nots, r, f, NULL}
+#define TEXT_4XX(r, f, ...) {0, 400, 499, NULL, {__VA_ARGS__}, {NULL}, r, f, NULL}
+#define TEXT_AT(st, r, f, ...) {st, ANY_CODE, NULL, {__VA_ARGS__}, {NULL}, r, f, NULL}
+#define CODE(enh, r, f) {0, ANY_CODE, enh, {NULL}, {NULL}, r, f, NULL}
 #define NOT(...) {__VA_ARGS__}
 
 static const struct classify_rule classify_rules[] = {
@@ -60,8 +65,8 @@ static const struct classify_rule classify_rules[] = {
 	TEXT("failedstarttls", F_SENDER, "tls required"),
 	TEXT("failedstarttls", F_SENDER, "requires tls"),
 	TEXT("failedstarttls", F_SENDER, "encryption required"),
-	{STAGE(AUTH), ANY_CODE, NULL, {NULL}, {NULL}, "securityerror", F_SENDER},
-	{0, 530, 535, NULL, {NULL}, {NULL}, "securityerror", F_SENDER},
+	{STAGE(AUTH), ANY_CODE, NULL, {NULL}, {NULL}, "securityerror", F_SENDER, NULL},
+	{0, 530, 535, NULL, {NULL}, {NULL}, "securityerror", F_SENDER, NULL},
 	CODE("x.7.57", "securityerror", F_SENDER),  /* Microsoft: client was not authenticated */
 	CODE("5.7.7xx", "blocked", F_SENDER),       /* Microsoft: tenant outbound blocked */
 	TEXT("securityerror", F_SENDER, "authentication required"),

@@ -1314,6 +1314,50 @@ int mb_spec_load(struct mb_spec **out, const char *path, struct mb_err *err)
 	return rc;
 }
 
+int mb_spec_from_config(const char *config_path, const char *name, const char *message_path,
+                        const char *domain, const char *recipient, char **json, struct mb_err *err)
+{
+	static const char *const from_bounce[] = {"name", "message", "domain", "recipients"};
+	struct mb_buf buf = MB_BUF_INIT;
+	cJSON *root, *recipients;
+	int rc;
+
+	*json = NULL;
+	if ((rc = mb_file_read(config_path, MB_MAX_SPEC_BYTES, &buf, err)))
+		return rc;
+	root = cJSON_ParseWithLength(buf.data, buf.len);
+	mb_buf_free(&buf);
+	if (!cJSON_IsObject(root)) {
+		cJSON_Delete(root);
+		return mb_err_set(err, MB_EDATA,
+		                  "%s: not a JSON object (an ESP config is a spec "
+		                  "without name, message, domain and recipients)",
+		                  config_path);
+	}
+	for (size_t i = 0; i < COUNT(from_bounce); i++)
+		if (cJSON_GetObjectItemCaseSensitive(root, from_bounce[i])) {
+			cJSON_Delete(root);
+			return mb_err_set(err, MB_EDATA,
+			                  "%s: %s: comes from the bounce, not from the config; "
+			                  "remove it",
+			                  config_path, from_bounce[i]);
+		}
+	recipients = cJSON_CreateArray();
+	if (!recipients || !cJSON_AddItemToArray(recipients, cJSON_CreateString(recipient)) ||
+	    !cJSON_AddStringToObject(root, "name", name) ||
+	    !cJSON_AddStringToObject(root, "message", message_path) ||
+	    !cJSON_AddStringToObject(root, "domain", domain) ||
+	    !cJSON_AddItemToObject(root, "recipients", recipients)) {
+		cJSON_Delete(root);
+		return mb_err_set(err, MB_ENOMEM, "out of memory");
+	}
+	char *text = cJSON_Print(root);
+	cJSON_Delete(root);
+	*json = text ? mb_strdup(text) : NULL;
+	cJSON_free(text);
+	return *json ? 0 : mb_err_set(err, MB_ENOMEM, "out of memory");
+}
+
 static void secret_ref_free(struct mb_secret_ref *ref)
 {
 	free(ref->env);

@@ -14,8 +14,8 @@
 struct mb_classification {
 	const char *reason; /* static string, never NULL ("undefined" when nothing matched) */
 	enum mb_fault fault;
-	bool hard;          /* permanent (5xx) */
-	int rule;           /* index of the rule that matched, -1 for none */
+	bool hard; /* permanent (5xx) */
+	int rule;  /* index of the rule that matched, -1 for none */
 };
 
 /* A rule set: the built-in table, optionally preceded by rules loaded from a file (--rules),
@@ -36,9 +36,14 @@ size_t mb_rules_count(const struct mb_rules *rules);
  * may be multi-line; code 0 and enhanced NULL when unknown (they are then read from the
  * text). */
 void mb_classify_reply_with(const struct mb_rules *rules, enum mb_stage stage, int code,
-			    const char *enhanced, const char *text, struct mb_classification *out);
+                            const char *enhanced, const char *text, struct mb_classification *out);
+/* Same, for a reply read from a bounce in a known format (bounce.h's provider name, or NULL):
+ * rules that name a provider apply only to it. */
+void mb_classify_reply_provider(const struct mb_rules *rules, const char *provider,
+                                enum mb_stage stage, int code, const char *enhanced,
+                                const char *text, struct mb_classification *out);
 /* Same with the built-in rules. */
 void mb_classify_reply(enum mb_stage stage, int code, const char *enhanced, const char *text,
-		       struct mb_classification *out);
+                       struct mb_classification *out);
 
 #endif

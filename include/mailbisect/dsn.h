@@ -24,12 +24,12 @@ struct mb_dsn_recipient {
 };
 
 struct mb_dsn {
-	bool is_report;         /* a delivery-status part was found */
-	char *envid;            /* Original-Envelope-Id, or NULL */
-	char *reporting_mta;    /* without type prefix */
+	bool is_report;            /* a delivery-status part was found */
+	char *envid;               /* Original-Envelope-Id, or NULL */
+	char *reporting_mta;       /* without type prefix */
 	char *original_message_id; /* Message-ID of the returned message/headers, or NULL */
-	char *delivered_to;     /* Delivered-To / X-Original-To / To of the DSN itself (VERP) */
-	char *message_id;       /* the DSN's own Message-ID */
+	char *delivered_to;        /* Delivered-To / X-Original-To / To of the DSN itself (VERP) */
+	char *message_id;          /* the DSN's own Message-ID */
 	struct mb_dsn_recipient *recipients;
 	size_t n_recipients;
 };
@@ -46,12 +46,16 @@ struct mb_dsn_key {
 	const char *verp_address; /* expanded envelope sender, or NULL without VERP */
 };
 
-enum mb_dsn_match_by { MB_DSN_MATCH_NONE = 0, MB_DSN_MATCH_ENVID, MB_DSN_MATCH_MESSAGE_ID,
-		       MB_DSN_MATCH_VERP };
+enum mb_dsn_match_by {
+	MB_DSN_MATCH_NONE = 0,
+	MB_DSN_MATCH_ENVID,
+	MB_DSN_MATCH_MESSAGE_ID,
+	MB_DSN_MATCH_VERP
+};
 
 /* Index of the send the DSN reports on, or -1. ENVID wins over Message-ID over VERP. */
 long mb_dsn_match(const struct mb_dsn *dsn, const struct mb_dsn_key *keys, size_t n_keys,
-		  enum mb_dsn_match_by *by);
+                  enum mb_dsn_match_by *by);
 const char *mb_dsn_match_by_name(enum mb_dsn_match_by by);
 
 #endif

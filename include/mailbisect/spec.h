@@ -86,6 +86,13 @@ int mb_spec_parse(struct mb_spec **out, const char *json, size_t len, const char
                   const char *base_dir, struct mb_err *err);
 void mb_spec_free(struct mb_spec *spec);
 
+/* The spec JSON for an experiment started from a bounce: the reusable ESP config (a spec
+ * without name, message, domain and recipients: pools, mailbox, envelope sender, limits) plus
+ * what the bounce gave. The result still has to pass mb_spec_parse (with the config's
+ * directory as base_dir). Caller frees *json. Errors name the config file. */
+int mb_spec_from_config(const char *config_path, const char *name, const char *message_path,
+                        const char *domain, const char *recipient, char **json, struct mb_err *err);
+
 /* Resolves a secret reference; *out (caller frees) is NULL when ref is empty. */
 int mb_secret_resolve(const struct mb_secret_ref *ref, const char *field, char **out,
                       struct mb_err *err);

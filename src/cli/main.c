@@ -2,6 +2,8 @@
  * acting. Results go to stdout, diagnostics to stderr with the program name. */
 #include "mailbisect/err.h"
 #include "mailbisect/file.h"
+#include "mailbisect/frombounce.h"
+#include "mailbisect/limits.h"
 #include "mailbisect/report.h"
 #include "mailbisect/run.h"
 #include "mailbisect/spec.h"
@@ -9,7 +11,9 @@
 #include "mailbisect/str.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <signal.h>
+#include <time.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +35,10 @@ struct cli {
 	const char *db;
 	const char *out_dir;
 	const char *limit;
+	const char *from_bounce;
+	const char *config;
+	const char *save_spec;
+	const char *message;
 	bool json;
 	bool dry_run;
 	bool quiet;
@@ -52,6 +60,14 @@ static const struct option_def {
     {"--out", OPT_VALUE, offsetof(struct cli, out_dir),
      "output: a directory for `variants`, a file for `ticket`"},
     {"--limit", OPT_VALUE, offsetof(struct cli, limit), "most runs `history` lists (default 20)"},
+    {"--from-bounce", OPT_VALUE, offsetof(struct cli, from_bounce),
+     "`run`: build the experiment from this non-delivery report (with --config)"},
+    {"--config", OPT_VALUE, offsetof(struct cli, config),
+     "`run --from-bounce`: ESP config (a spec without name, message, domain, recipients)"},
+    {"--save-spec", OPT_VALUE, offsetof(struct cli, save_spec),
+     "`run --from-bounce`: also write the spec it builds to this file"},
+    {"--message", OPT_VALUE, offsetof(struct cli, message),
+     "`run --from-bounce`: the original message, when the report returned only its headers"},
     {"--quiet", OPT_FLAG, offsetof(struct cli, quiet), "no progress line"},
 };
 
@@ -71,6 +87,8 @@ static const struct command_def {
 } commands[] = {
     {"run", "run SPEC [--json] [--db FILE] [--dry-run] [--quiet]",
      "run the experiment SPEC describes and print the verdict", cmd_run},
+    {"run", "run --from-bounce NDR --config ESP [--message FILE] [--save-spec FILE] [--dry-run]",
+     "build the experiment from the bounce in hand and an ESP config, then run it", cmd_run},
     {"variants", "variants SPEC --out DIR",
      "write the planned variants as .eml files, send nothing", cmd_variants},
     {"show", "show RUN [--json] [--db FILE]", "print the report of a stored run", cmd_show},
@@ -176,6 +194,13 @@ static int dry_run(const struct mb_spec *spec, bool json)
 		cJSON_AddStringToObject(root, "name", spec->name);
 		cJSON_AddStringToObject(root, "domain", spec->domain);
 		cJSON_AddBoolToObject(root, "dry_run", 1);
+		{
+			/* the spec exactly as it would run (defaults filled in) */
+			char *spec_text = NULL;
+			if (!mb_spec_to_json(spec, &spec_text))
+				cJSON_AddItemToObject(root, "spec", cJSON_Parse(spec_text));
+			free(spec_text);
+		}
 		for (size_t i = 0; i < n; i++) {
 			cJSON *o = cJSON_CreateObject();
 			cJSON_AddNumberToObject(o, "seq", plan[i].seq);
@@ -222,6 +247,115 @@ static int print_report(struct cli *cli, struct mb_store *store, int64_t run_id)
 	return rc ? fail(&err) : 0;
 }
 
+/* Where a message taken out of a bounce is kept: beside --save-spec, else in the state
+ * directory next to the store. Caller frees. */
+static char *returned_message_path(const struct cli *cli, const char *name)
+{
+	struct mb_buf path = MB_BUF_INIT;
+	char *base = NULL, *slash;
+	time_t now = time(NULL);
+	struct tm tm;
+	char stamp[32];
+
+	if (cli->save_spec) {
+		base = strdup(cli->save_spec);
+		slash = base ? strrchr(base, '/') : NULL;
+		if (slash)
+			*slash = '\0';
+		else if (base)
+			strcpy(base, ".");
+	} else {
+		base = mb_store_default_path();
+		slash = base ? strrchr(base, '/') : NULL;
+		if (slash)
+			strcpy(slash, "/messages");
+	}
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+	if (!base || mb_buf_printf(&path, "%s/%s-%s.eml", base, name, stamp)) {
+		free(base);
+		mb_buf_free(&path);
+		return NULL;
+	}
+	free(base);
+	return mb_buf_steal(&path);
+}
+
+/* run --from-bounce NDR --config ESP: the failing message and the failed recipient from the
+ * report, everything else from the config. */
+static int spec_from_bounce(struct cli *cli, struct mb_spec **spec)
+{
+	struct mb_err err = MB_ERR_INIT;
+	struct mb_buf ndr = MB_BUF_INIT, name = MB_BUF_INIT;
+	struct mb_from_bounce fb;
+	char *message_path = NULL, *json = NULL, *dir = NULL, *slash;
+	int rc;
+
+	*spec = NULL;
+	if ((rc = mb_file_read(cli->from_bounce, MB_MAX_MESSAGE_BYTES, &ndr, &err)))
+		return fail(&err);
+	rc = mb_from_bounce_read(cli->from_bounce, ndr.data, ndr.len, &fb, &err);
+	mb_buf_free(&ndr);
+	if (rc)
+		return fail(&err);
+	fprintf(stderr, "mailbisect: %s: %s was refused", cli->from_bounce, fb.recipient);
+	if (fb.diagnostic) {
+		struct mb_buf shown = MB_BUF_INIT;
+		if (!mb_str_printable(&shown, fb.diagnostic, strlen(fb.diagnostic), false) &&
+		    !mb_buf_terminate(&shown))
+			fprintf(stderr, ": %s", shown.data);
+		mb_buf_free(&shown);
+	}
+	fprintf(stderr, " [%s, %s]\n", fb.cls.reason, mb_fault_name(fb.cls.fault));
+	if (mb_buf_puts(&name, "bounce-") || mb_buf_puts(&name, fb.domain))
+		rc = mb_err_set(&err, MB_ENOMEM, "out of memory");
+	for (size_t i = 0; !rc && i < name.len; i++)
+		if (!isalnum((unsigned char)name.data[i]) && !strchr("._-", name.data[i]))
+			name.data[i] = '-';
+	if (!rc && name.len > 64)
+		name.data[name.len = 64] = '\0';
+	if (!rc && cli->message) {
+		message_path = strdup(cli->message);
+	} else if (!rc && fb.message.len) {
+		message_path = returned_message_path(cli, name.data);
+		char *parent = message_path ? strdup(message_path) : NULL;
+		if (parent && (slash = strrchr(parent, '/')))
+			*slash = '\0';
+		if (!message_path || !parent)
+			rc = mb_err_set(&err, MB_ENOMEM, "out of memory");
+		else if (!(rc = mb_file_mkdirs(parent, &err)))
+			rc = mb_file_write_atomic(message_path, fb.message.data, fb.message.len,
+			                          &err);
+		free(parent);
+	} else if (!rc) {
+		rc = mb_err_set(
+		    &err, MB_EDATA, "%s: %s; give the original message with --message FILE",
+		    cli->from_bounce,
+		    fb.headers_only ? "only the headers of the refused message came back"
+		                    : "the refused message did not come back with it");
+	}
+	if (!rc)
+		rc = mb_spec_from_config(cli->config, name.data, message_path, fb.domain,
+		                         fb.recipient, &json, &err);
+	if (!rc && cli->save_spec)
+		rc = mb_file_write_atomic(cli->save_spec, json, strlen(json), &err);
+	if (!rc) {
+		dir = strdup(cli->config);
+		slash = dir ? strrchr(dir, '/') : NULL;
+		if (slash)
+			slash[slash == dir ? 1 : 0] = '\0';
+		rc = mb_spec_parse(spec, json, strlen(json), cli->config, slash ? dir : NULL, &err);
+	}
+	if (!rc && cli->save_spec)
+		fprintf(stderr, "mailbisect: spec written to %s\n", cli->save_spec);
+	free(dir);
+	free(json);
+	free(message_path);
+	mb_buf_free(&name);
+	mb_from_bounce_clear(&fb);
+	return rc ? fail(&err) : 0;
+}
+
 static int cmd_run(struct cli *cli)
 {
 	struct mb_err err = MB_ERR_INIT;
@@ -231,10 +365,29 @@ static int cmd_run(struct cli *cli)
 	int64_t run_id = 0;
 	int rc, code;
 
-	if (!cli->arg)
+	if (cli->from_bounce) {
+		if (cli->arg)
+			return usage_error("unexpected argument %s: --from-bounce builds the spec",
+			                   cli->arg);
+		if (!cli->config)
+			return usage_error("%s needs --config ESP.json (pools, mailbox, limits)",
+			                   "--from-bounce");
+		if ((code = spec_from_bounce(cli, &spec)) != 0)
+			return code;
+		if (cli->dry_run && !cli->json) {
+			char *text = NULL;
+			if (!mb_spec_to_json(spec, &text))
+				printf("%s\n", text);
+			free(text);
+		}
+	} else if (cli->config || cli->save_spec || cli->message) {
+		return usage_error("%s go with --from-bounce",
+		                   "--config, --save-spec and --message");
+	} else if (!cli->arg) {
 		return usage_error("%s needs a spec file", "run");
-	if ((rc = mb_spec_load(&spec, cli->arg, &err)))
+	} else if ((rc = mb_spec_load(&spec, cli->arg, &err))) {
 		return fail(&err);
+	}
 	if (cli->dry_run) {
 		code = dry_run(spec, cli->json);
 		mb_spec_free(spec);

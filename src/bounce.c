@@ -1,0 +1,132 @@
+/* Whole-bounce reading: the delivery-status report when there is one, an ARF feedback report,
+ * an auto-reply, or else the notification text of an MTA or provider, turned into one record
+ * per recipient with its reply, stage and classification. */
+#include "mailbisect/bounce.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gmime/gmime.h>
+
+#include "mailbisect/buf.h"
+#include "mailbisect/dsn.h"
+#include "mailbisect/limits.h"
+#include "mailbisect/str.h"
+#include "bounce_internal.h"
+
+static const char *const kind_names[MB_BOUNCE_KIND_COUNT] = {
+    [MB_BOUNCE_NONE] = "none",
+    [MB_BOUNCE_DSN] = "dsn",
+    [MB_BOUNCE_NDR] = "ndr",
+    [MB_BOUNCE_FEEDBACK] = "feedback",
+    [MB_BOUNCE_AUTOREPLY] = "autoreply",
+};
+
+const char *mb_bounce_kind_name(enum mb_bounce_kind k)
+{
+	return (unsigned)k < MB_BOUNCE_KIND_COUNT ? kind_names[k] : "none";
+}
+
+static void record_clear(struct mb_bounce_record *r)
+{
+	free(r->recipient);
+	free(r->action);
+	free(r->status);
+	free(r->diagnostic);
+	free(r->diagnostic_type);
+	free(r->remote_mta);
+	free(r->feedback_type);
+}
+
+void mb_bounce_free(struct mb_bounce *b)
+{
+	if (!b)
+		return;
+	for (size_t i = 0; i < b->n_records; i++)
+		record_clear(&b->records[i]);
+	free(b->records);
+	free(b->envid);
+	free(b->original_message_id);
+	free(b->delivered_to);
+	free(b->message_id);
+	free(b);
+}
+
+static char *steal(char **p)
+{
+	char *s = *p;
+	*p = NULL;
+	return s;
+}
+
+/* A new, zeroed record at the end of b's list (NULL when out of memory or at the limit). */
+struct mb_bounce_record *bounce_record_add(struct mb_bounce *b)
+{
+	struct mb_bounce_record *list;
+	if (b->n_records >= MB_MAX_DSN_RECIPIENTS)
+		return NULL;
+	list = realloc(b->records, (b->n_records + 1) * sizeof *list);
+	if (!list)
+		return NULL;
+	b->records = list;
+	memset(&list[b->n_records], 0, sizeof *list);
+	return &list[b->n_records++];
+}
+
+/* ---- The delivery-status report ----------------------------------------------------------- */
+
+static int take_dsn(struct mb_dsn *dsn, struct mb_bounce *b)
+{
+	b->envid = steal(&dsn->envid);
+	b->original_message_id = steal(&dsn->original_message_id);
+	b->delivered_to = steal(&dsn->delivered_to);
+	b->message_id = steal(&dsn->message_id);
+	if (!dsn->is_report)
+		return 0;
+	for (size_t i = 0; i < dsn->n_recipients; i++) {
+		struct mb_dsn_recipient *d = &dsn->recipients[i];
+		struct mb_bounce_record *r = bounce_record_add(b);
+		if (!r)
+			return MB_ENOMEM;
+		r->recipient = steal(&d->final_recipient);
+		r->action = steal(&d->action);
+		r->status = steal(&d->status);
+		r->diagnostic = steal(&d->diagnostic);
+		r->remote_mta = steal(&d->remote_mta);
+		r->reply_code = d->reply_code;
+		r->stage = d->stage;
+		r->diagnostic_type = steal(&d->diagnostic_type);
+	}
+	if (b->n_records)
+		b->kind = MB_BOUNCE_DSN;
+	return 0;
+}
+
+int mb_bounce_read(const struct mb_rules *rules, const char *data, size_t len,
+                   struct mb_bounce **out, struct mb_err *err)
+{
+	struct mb_dsn *dsn = NULL;
+	struct mb_bounce *b;
+	int rc;
+
+	*out = NULL;
+	if ((rc = mb_dsn_parse(data, len, &dsn, err)))
+		return rc;
+	if (!(b = calloc(1, sizeof *b))) {
+		mb_dsn_free(dsn);
+		return mb_err_set(err, MB_ENOMEM, "out of memory");
+	}
+	rc = take_dsn(dsn, b);
+	mb_dsn_free(dsn);
+	if (!rc)
+		rc = bounce_read_text(data, len, b);
+	if (rc) {
+		mb_bounce_free(b);
+		return mb_err_set(err, rc, "bounce: out of memory");
+	}
+	for (size_t i = 0; i < b->n_records; i++)
+		bounce_classify(rules, b, &b->records[i]);
+	*out = b;
+	return 0;
+}

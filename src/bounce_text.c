@@ -1,0 +1,1013 @@
+/* The bounce reader's text side: the human-readable notification (text, or HTML reduced to
+ * text) cut off before the returned message, the recipients it names and the reply it quotes
+ * for each, ARF feedback fields and auto-reply markers. Untrusted input, bounded throughout. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gmime/gmime.h>
+
+#include "mailbisect/buf.h"
+#include "mailbisect/limits.h"
+#include "mailbisect/str.h"
+#include "bounce_internal.h"
+
+#define NOTICE_MAX_BYTES (256u * 1024u) /* notification text read */
+#define NOTICE_MAX_LINES 4000
+#define BLOCK_MAX_LINES  60 /* lines of text kept about one recipient */
+#define ADDRESS_MAX      320
+#define MAX_CANDIDATES   64
+#define MAX_EXCLUDED     8
+
+/* ---- Formats: a name for the bounce's origin, from markers of its header or text ----------- */
+
+/* clang-format off */
+static const struct {
+	const char *where;  /* "from", "subject", "header:<name>", "text" */
+	const char *marker; /* case-insensitive substring */
+	const char *provider;
+} provider_markers[] = {
+	{"header:x-ms-exchange-message-is-ndr", "", "exchange"},
+	{"text", "protection.outlook.com", "office365"},
+	{"text", "microsoft exchange", "exchange"},
+	{"text", "delivery has failed to these recipients", "exchange"},
+	{"from", "googlemail.com", "gmail"},
+	{"from", "google.com", "gmail"},
+	{"from", "yahoo", "yahoo"},
+	{"from", "aol.com", "aol"},
+	{"from", "icloud.com", "icloud"},
+	{"from", "me.com", "icloud"},
+	{"from", "amazonses.com", "amazonses"},
+	{"header:x-ses-outgoing", "", "amazonses"},
+	{"header:x-mimecast-spam-score", "", "mimecast"},
+	{"text", "mimecast", "mimecast"},
+	{"text", "barracuda", "barracuda"},
+	{"text", "ironport", "cisco"},
+	{"text", "trend micro", "trendmicro"},
+	{"text", "pphosted.com", "proofpoint"},
+	{"text", "proofpoint", "proofpoint"},
+	{"text", "this is the qmail-send program", "qmail"},
+	{"text", "this is the mail system at host", "postfix"},
+	{"text", "the postfix program", "postfix"},
+	{"text", "mail delivery software", "exim"},
+	{"header:x-failed-recipients", "", "exim"},
+	{"text", "transcript of session follows", "sendmail"},
+	{"text", "the original message was received at", "sendmail"},
+	{"text", "dragonfly mail agent", "dragonfly"},
+	{"text", "opensmtpd", "opensmtpd"},
+};
+
+/* Lines where the returned message (or its headers) starts: matched at the start of a line,
+ * after leading dashes, spaces and asterisks, case-insensitively. */
+static const char *const returned_markers[] = {
+	"this is a copy of the message",
+	"below this line is a copy of the message",
+	"original message follows",
+	"original message",
+	"the original message",
+	"message headers follow",
+	"headers of the original message",
+	"header of the original message",
+	"the header of the original message",
+	"returned mail",
+	"undelivered message",
+	"content of the original message",
+	"copy of the original message",
+	"original message headers",
+	"message header follows",
+	"the message header",
+};
+
+/* Header fields that start a returned message when two of them follow each other. */
+static const char *const header_names[] = {
+	"return-path:", "received:", "dkim-signature:", "x-received:", "arc-seal:",
+	"message-id:", "date:", "from:", "to:", "subject:", "mime-version:",
+	"content-type:", "x-mailer:", "reply-to:", "domainkey-signature:",
+	"authentication-results:", "x-google-smtp-source:", "return-path :",
+};
+
+/* Phrases that say at which SMTP stage the reply came, tried in order. */
+static const struct {
+	const char *phrase;
+	enum mb_stage stage;
+} stage_phrases[] = {
+	{"end of data", MB_STAGE_DATA},
+	{"after data", MB_STAGE_DATA},
+	{"data command", MB_STAGE_DATA},
+	{"final data", MB_STAGE_DATA},
+	{">>> data", MB_STAGE_DATA},
+	{"bdat command", MB_STAGE_DATA},
+	{"rcpt to", MB_STAGE_RCPT},
+	{"rcpt command", MB_STAGE_RCPT},
+	{"mail from", MB_STAGE_MAIL},
+	{"mail command", MB_STAGE_MAIL},
+	{"ehlo command", MB_STAGE_HELO},
+	{"helo command", MB_STAGE_HELO},
+	{"starttls command", MB_STAGE_HELO},
+	{"auth command", MB_STAGE_AUTH},
+	{"refused to talk to me", MB_STAGE_CONNECT},
+	{"after initial connection", MB_STAGE_CONNECT},
+	{"greeting", MB_STAGE_CONNECT},
+};
+/* clang-format on */
+
+/* ---- Small text helpers ---------------------------------------------------------------------- */
+
+static bool local_char(int c)
+{
+	return isalnum(c) || (c && strchr(".!#$%&'*+/=?^_`{|}~-", c) != NULL);
+}
+
+static bool domain_char(int c)
+{
+	return isalnum(c) || c == '.' || c == '-' || c == '_';
+}
+
+/* The address around s[at] ('@'): its start and end, or false. */
+static bool address_around(const char *s, size_t len, size_t at, size_t *a, size_t *b)
+{
+	size_t i = at, j = at + 1;
+	bool dot = false;
+
+	while (i > 0 && local_char((unsigned char)s[i - 1]))
+		i--;
+	if (i > 0 && s[i - 1] == '"') { /* "quoted local"@domain */
+		size_t q = i - 1;
+		while (q > 0 && s[q - 1] != '"' && s[q - 1] != '\n' && at - q < 128)
+			q--;
+		if (q > 0 && s[q - 1] == '"')
+			i = q - 1;
+	}
+	while (i < at && (s[i] == '.' || s[i] == '/' || s[i] == '='))
+		i++;
+	while (j < len && domain_char((unsigned char)s[j])) {
+		dot |= s[j] == '.';
+		j++;
+	}
+	while (j > at + 1 && (s[j - 1] == '.' || s[j - 1] == '-'))
+		j--;
+	if (i == at || j == at + 1 || !dot || j - i > ADDRESS_MAX)
+		return false;
+	*a = i;
+	*b = j;
+	return true;
+}
+
+/* Inside a URL ("http://host/x?u=a@b"): a scheme before it with no space in between. */
+static bool in_url(const char *s, size_t a)
+{
+	size_t i = a;
+	while (i > 0 && !isspace((unsigned char)s[i - 1]) && s[i - 1] != '<' && s[i - 1] != '"' &&
+	       a - i < 2048)
+		i--;
+	return mb_str_icontains(s + i, a - i, "://") != NULL;
+}
+
+static bool address_equal(const char *a, size_t n, const char *b)
+{
+	return b && strlen(b) == n && strncasecmp(a, b, n) == 0;
+}
+
+/* The bare address of a header value ("Name <a@b>" -> "a@b"), into out; empty if none. */
+static void header_address(const char *v, char *out, size_t size)
+{
+	const char *a, *b;
+	out[0] = '\0';
+	if (!v)
+		return;
+	if ((a = strchr(v, '<')) && (b = strchr(a, '>'))) {
+		a++;
+	} else {
+		a = v;
+		b = v + strcspn(v, ",");
+	}
+	while (a < b && isspace((unsigned char)*a))
+		a++;
+	while (b > a && isspace((unsigned char)b[-1]))
+		b--;
+	if (b > a && (size_t)(b - a) < size && memchr(a, '@', (size_t)(b - a))) {
+		memcpy(out, a, (size_t)(b - a));
+		out[b - a] = '\0';
+	}
+}
+
+/* ---- MIME ------------------------------------------------------------------------------------ */
+
+static void gmime_init_once(void)
+{
+	static gsize done;
+	if (g_once_init_enter(&done)) {
+		g_mime_init();
+		g_once_init_leave(&done, 1);
+	}
+}
+
+struct parts {
+	GMimeObject *plain, *html;   /* the notification (outside returned messages) */
+	GMimePart *feedback;         /* message/feedback-report */
+	GMimeMessage *returned;      /* message/rfc822 */
+	GMimePart *returned_headers; /* text/rfc822-headers */
+	size_t count;
+};
+
+static void parts_walk(struct parts *p, GMimeObject *obj, int depth)
+{
+	GMimeContentType *ct;
+
+	if (!obj || depth > MB_MAX_MIME_DEPTH || ++p->count > MB_MAX_MIME_PARTS)
+		return;
+	if (GMIME_IS_MULTIPART(obj)) {
+		GMimeMultipart *mp = GMIME_MULTIPART(obj);
+		int n = g_mime_multipart_get_count(mp);
+		for (int i = 0; i < n; i++)
+			parts_walk(p, g_mime_multipart_get_part(mp, i), depth + 1);
+		return;
+	}
+	if (GMIME_IS_MESSAGE_PART(obj)) {
+		if (!p->returned)
+			p->returned = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
+		return;
+	}
+	if (!GMIME_IS_PART(obj) || !(ct = g_mime_object_get_content_type(obj)))
+		return;
+	if (g_mime_content_type_is_type(ct, "message", "feedback-report")) {
+		if (!p->feedback)
+			p->feedback = GMIME_PART(obj);
+	} else if (g_mime_content_type_is_type(ct, "text", "rfc822-headers") ||
+	           g_mime_content_type_is_type(ct, "message", "global-headers")) {
+		if (!p->returned_headers)
+			p->returned_headers = GMIME_PART(obj);
+	} else if (g_mime_content_type_is_type(ct, "text", "plain") ||
+	           !g_mime_content_type_get_media_type(ct)) {
+		if (!p->plain)
+			p->plain = obj;
+	} else if (g_mime_content_type_is_type(ct, "text", "html")) {
+		if (!p->html)
+			p->html = obj;
+	}
+}
+
+/* Decoded text of a part (charset converted to UTF-8 where GMime knows it). */
+static int part_text(GMimeObject *obj, struct mb_buf *out)
+{
+	char *text;
+	int rc = 0;
+
+	if (!obj || !GMIME_IS_TEXT_PART(obj))
+		return 0;
+	text = g_mime_text_part_get_text(GMIME_TEXT_PART(obj));
+	if (text)
+		rc = mb_buf_append(out, text, strnlen(text, NOTICE_MAX_BYTES));
+	g_free(text);
+	return rc;
+}
+
+/* Raw decoded bytes of a part (no charset conversion). */
+static int part_bytes(GMimePart *part, struct mb_buf *out)
+{
+	GMimeDataWrapper *content = g_mime_part_get_content(part);
+	GMimeStream *mem;
+	GByteArray *bytes;
+	int rc = 0;
+
+	if (!content)
+		return 0;
+	if (!(mem = g_mime_stream_mem_new()))
+		return MB_ENOMEM;
+	if (g_mime_data_wrapper_write_to_stream(content, mem) >= 0) {
+		bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
+		if (bytes && bytes->len)
+			rc = mb_buf_append(out, bytes->data,
+			                   bytes->len > NOTICE_MAX_BYTES ? NOTICE_MAX_BYTES
+			                                                 : bytes->len);
+	}
+	g_object_unref(mem);
+	return rc;
+}
+
+/* HTML reduced to text: tags become line breaks or spaces, script/style dropped, the common
+ * entities decoded. Only for reading the words of an NDR, never for output. */
+static int html_to_text(const char *s, size_t len, struct mb_buf *out)
+{
+	size_t i = 0;
+	int rc = 0;
+
+	while (i < len && !rc) {
+		if (s[i] == '<') {
+			size_t j = i + 1;
+			bool block;
+			if (len - j >= 6 && (strncasecmp(s + j, "script", 6) == 0 ||
+			                     strncasecmp(s + j, "style", 5) == 0)) {
+				const char *end = mb_str_icontains(
+				    s + j, len - j,
+				    s[j] == 's' || s[j] == 'S'
+				        ? (tolower((unsigned char)s[j + 1]) == 'c' ? "</script"
+				                                                   : "</style")
+				        : "</style");
+				j = end ? (size_t)(end - s) : len;
+			}
+			while (j < len && s[j] != '>')
+				j++;
+			block = i + 2 < len && (strncasecmp(s + i + 1, "br", 2) == 0 ||
+			                        strncasecmp(s + i + 1, "p", 1) == 0 ||
+			                        strncasecmp(s + i + 1, "/p", 2) == 0 ||
+			                        strncasecmp(s + i + 1, "div", 3) == 0 ||
+			                        strncasecmp(s + i + 1, "/div", 4) == 0 ||
+			                        strncasecmp(s + i + 1, "tr", 2) == 0 ||
+			                        strncasecmp(s + i + 1, "li", 2) == 0);
+			rc = mb_buf_putc(out, block ? '\n' : ' ');
+			i = j < len ? j + 1 : len;
+		} else if (s[i] == '&') {
+			static const struct {
+				const char *name, *text;
+			} entities[] = {{"&nbsp;", " "}, {"&lt;", "<"},    {"&gt;", ">"},
+			                {"&amp;", "&"},  {"&quot;", "\""}, {"&#39;", "'"}};
+			size_t k;
+			for (k = 0; k < sizeof entities / sizeof entities[0]; k++)
+				if (strncasecmp(s + i, entities[k].name,
+				                strlen(entities[k].name)) == 0)
+					break;
+			if (k < sizeof entities / sizeof entities[0]) {
+				rc = mb_buf_puts(out, entities[k].text);
+				i += strlen(entities[k].name);
+			} else {
+				rc = mb_buf_putc(out, s[i++]);
+			}
+		} else {
+			rc = mb_buf_putc(out, s[i++]);
+		}
+	}
+	return rc;
+}
+
+/* ---- The notification's lines ------------------------------------------------------------- */
+
+struct line {
+	const char *s;
+	size_t len;
+};
+
+struct notice {
+	struct mb_buf text; /* LF line ends, NULs replaced */
+	struct line *lines;
+	size_t n;
+};
+
+static bool header_line(const struct line *l)
+{
+	for (size_t i = 0; i < sizeof header_names / sizeof header_names[0]; i++)
+		if (l->len >= strlen(header_names[i]) &&
+		    strncasecmp(l->s, header_names[i], strlen(header_names[i])) == 0)
+			return true;
+	return false;
+}
+
+static bool returned_marker(const struct line *l)
+{
+	size_t i = 0;
+	bool decorated;
+	while (i < l->len && (l->s[i] == '-' || l->s[i] == ' ' || l->s[i] == '*' ||
+	                      l->s[i] == '=' || l->s[i] == '_' || l->s[i] == '\t'))
+		i++;
+	decorated = i >= 2 || (l->len > 0 && l->s[l->len - 1] == '-');
+	for (size_t k = 0; k < sizeof returned_markers / sizeof returned_markers[0]; k++) {
+		size_t n = strlen(returned_markers[k]);
+		if (l->len - i >= n && strncasecmp(l->s + i, returned_markers[k], n) == 0 &&
+		    (decorated || l->len - i - n < 24))
+			return true;
+	}
+	return false;
+}
+
+/* Splits into lines (LF, CRLF, CR) and stops at the returned message. */
+static int notice_lines(struct notice *nt)
+{
+	char *p = nt->text.data, *end = p + nt->text.len;
+	size_t alloc = 0;
+
+	for (size_t i = 0; i < nt->text.len; i++)
+		if (p[i] == '\0')
+			p[i] = ' ';
+	while (p < end && nt->n < NOTICE_MAX_LINES) {
+		char *q = p;
+		struct line l;
+		while (q < end && *q != '\n' && *q != '\r')
+			q++;
+		l.s = p;
+		l.len = (size_t)(q - p);
+		if (returned_marker(&l))
+			break;
+		if (header_line(&l) && nt->n > 0) {
+			/* two header lines in a row: a returned header block */
+			char *r =
+			    q + (q < end && *q == '\r' && q + 1 < end && q[1] == '\n' ? 2 : 1);
+			char *t = r;
+			struct line next;
+			while (t < end && *t != '\n' && *t != '\r')
+				t++;
+			next.s = r;
+			next.len = r < end ? (size_t)(t - r) : 0;
+			if (r < end &&
+			    (header_line(&next) || (next.len && isspace((unsigned char)next.s[0]))))
+				break;
+		}
+		if (nt->n == alloc) {
+			struct line *list;
+			alloc = alloc ? alloc * 2 : 64;
+			if (!(list = realloc(nt->lines, alloc * sizeof *list)))
+				return MB_ENOMEM;
+			nt->lines = list;
+		}
+		nt->lines[nt->n++] = l;
+		p = q;
+		if (p < end && *p == '\r')
+			p++;
+		if (p < end && *p == '\n')
+			p++;
+	}
+	return 0;
+}
+
+static void notice_free(struct notice *nt)
+{
+	mb_buf_free(&nt->text);
+	free(nt->lines);
+}
+
+/* ---- Recipients named in the text --------------------------------------------------------------
+ */
+
+struct candidate {
+	char address[ADDRESS_MAX + 1];
+	size_t line;   /* where its block starts */
+	bool at_start; /* the line starts with it (a recipient list entry) */
+};
+
+struct reader {
+	struct notice nt;
+	char excluded[MAX_EXCLUDED][ADDRESS_MAX + 1];
+	size_t n_excluded;
+	struct candidate cand[MAX_CANDIDATES];
+	size_t n_cand;
+	char *subject;
+	char from[ADDRESS_MAX + 1];
+};
+
+static bool excluded(const struct reader *r, const char *a, size_t n)
+{
+	for (size_t i = 0; i < r->n_excluded; i++)
+		if (address_equal(a, n, r->excluded[i]))
+			return true;
+	return false;
+}
+
+static void exclude(struct reader *r, const char *address)
+{
+	if (address && *address && r->n_excluded < MAX_EXCLUDED && strlen(address) <= ADDRESS_MAX)
+		strcpy(r->excluded[r->n_excluded++], address);
+}
+
+/* The line starts with the address, maybe after '<', a quote, or a short label ending in ':'
+ * ("To:", "Recipient address:", "Original-Recipient: rfc822;"). */
+static bool starts_line(const struct line *l, size_t a)
+{
+	size_t i = 0, words = 0;
+	while (i < a && isspace((unsigned char)l->s[i]))
+		i++;
+	while (i < a && (l->s[i] == '<' || l->s[i] == '"' || l->s[i] == '\'' || l->s[i] == '*' ||
+	                 l->s[i] == '-' || l->s[i] == ' '))
+		i++;
+	if (i == a)
+		return true;
+	/* a label of up to four words and a colon or semicolon */
+	for (size_t j = i; j < a; j++) {
+		if (l->s[j] == ' ')
+			words++;
+		if ((l->s[j] == ':' || l->s[j] == ';') && words < 4) {
+			size_t k = j + 1;
+			while (k < a && (l->s[k] == ' ' || l->s[k] == '<' || l->s[k] == '\t' ||
+			                 (l->s[k] == ';') || isalnum((unsigned char)l->s[k]) ||
+			                 l->s[k] == '-'))
+				k++;
+			return k == a && !memchr(l->s + i, '>', j - i) &&
+			       !mb_str_icontains(l->s + i, j - i, "from");
+		}
+	}
+	return false;
+}
+
+static void candidates_find(struct reader *r)
+{
+	for (size_t li = 0; li < r->nt.n; li++) {
+		const struct line *l = &r->nt.lines[li];
+		for (size_t i = 0; i < l->len; i++) {
+			size_t a, b, k;
+			if (l->s[i] != '@' || !address_around(l->s, l->len, i, &a, &b))
+				continue;
+			i = b;
+			if (in_url(l->s, a) || excluded(r, l->s + a, b - a))
+				continue;
+			for (k = 0; k < r->n_cand; k++)
+				if (address_equal(l->s + a, b - a, r->cand[k].address))
+					break;
+			if (k < r->n_cand) {
+				if (!r->cand[k].at_start && starts_line(l, a)) {
+					r->cand[k].at_start = true;
+					r->cand[k].line = li;
+				}
+				continue;
+			}
+			if (r->n_cand == MAX_CANDIDATES)
+				return;
+			memcpy(r->cand[k].address, l->s + a, b - a);
+			r->cand[k].address[b - a] = '\0';
+			r->cand[k].line = li;
+			r->cand[k].at_start = starts_line(l, a);
+			r->n_cand++;
+		}
+	}
+}
+
+static const struct candidate *candidate_of(const struct reader *r, const char *address)
+{
+	for (size_t i = 0; address && i < r->n_cand; i++)
+		if (mb_str_ieq(r->cand[i].address, address))
+			return &r->cand[i];
+	return NULL;
+}
+
+/* ---- What the text says about one recipient ----------------------------------------------- */
+
+/* Length of "550-5.7.1 " / "550 " / "550-" at a line start, or 0. */
+static size_t reply_prefix(const char *s, size_t len)
+{
+	size_t i = 0;
+	if (len < 4 || !(s[0] >= '2' && s[0] <= '5') || !isdigit((unsigned char)s[1]) ||
+	    !isdigit((unsigned char)s[2]) || (s[3] != '-' && s[3] != ' '))
+		return 0;
+	i = 4;
+	if (i < len && isdigit((unsigned char)s[i]) && i + 1 < len && s[i + 1] == '.') {
+		size_t j = i;
+		while (j < len && (isdigit((unsigned char)s[j]) || s[j] == '.'))
+			j++;
+		if (j < len && s[j] == ' ')
+			i = j + 1;
+	}
+	return i;
+}
+
+/* The lines [first, last) joined into one: trimmed, one space between, the "550-5.7.1"
+ * prefixes of continuation lines of a multi-line reply dropped. */
+static int block_join(const struct notice *nt, size_t first, size_t last, struct mb_buf *out)
+{
+	bool prev_reply = false;
+	int rc = 0;
+
+	out->cap = MB_MAX_DIAGNOSTIC_BYTES;
+	for (size_t i = first; i < last && !rc; i++) {
+		const char *s = nt->lines[i].s;
+		size_t n = nt->lines[i].len, p;
+		while (n && isspace((unsigned char)*s))
+			s++, n--;
+		while (n && isspace((unsigned char)s[n - 1]))
+			n--;
+		if (!n)
+			continue;
+		p = reply_prefix(s, n);
+		if (p && prev_reply) {
+			s += p;
+			n -= p;
+		}
+		prev_reply = p > 0 && s[-1] != ' ' ? true : p > 0;
+		if (out->len && (rc = mb_buf_putc(out, ' ')))
+			break;
+		if (out->len + n > MB_MAX_DIAGNOSTIC_BYTES)
+			n = MB_MAX_DIAGNOSTIC_BYTES - out->len;
+		rc = mb_buf_append(out, s, n);
+	}
+	return rc ? rc : mb_buf_terminate(out);
+}
+
+static size_t enhanced_len(const char *s)
+{
+	size_t i = 1, d;
+	if (s[0] != '2' && s[0] != '4' && s[0] != '5')
+		return 0;
+	if (s[i++] != '.' || !isdigit((unsigned char)s[i]) || isdigit((unsigned char)s[i + 1]))
+		return 0;
+	i++;
+	if (s[i++] != '.')
+		return 0;
+	for (d = 0; isdigit((unsigned char)s[i]) && d < 3; d++)
+		i++;
+	if (d == 0 || isdigit((unsigned char)s[i]) ||
+	    (s[i] == '.' && isdigit((unsigned char)s[i + 1])))
+		return 0;
+	return i;
+}
+
+/* First enhanced status code in text ("5.1.1", not part of an address or a version). */
+static char *status_in(const char *text)
+{
+	for (const char *p = text; *p; p++) {
+		size_t n;
+		if (p != text && (isalnum((unsigned char)p[-1]) || p[-1] == '.' || p[-1] == '-' ||
+		                  p[-1] == '/' || p[-1] == '['))
+			continue;
+		if ((n = enhanced_len(p)))
+			return mb_strndup(p, n);
+	}
+	return NULL;
+}
+
+/* Reply code: "said: 550", "host x [ip]: 550", "<<< 550", or a line-leading "550 " / "550-"
+ * (here: after the start or a space following ':' or '>'). */
+static int code_in_text(const char *text)
+{
+	for (const char *p = text; *p; p++) {
+		const char *q = p;
+		if (!(p[0] >= '4' && p[0] <= '5') || !isdigit((unsigned char)p[1]) ||
+		    !isdigit((unsigned char)p[2]) || (p[3] != ' ' && p[3] != '-' && p[3] != '\0'))
+			continue;
+		if (p != text && (isalnum((unsigned char)p[-1]) || p[-1] == '.' || p[-1] == '#'))
+			continue;
+		while (q > text && q[-1] == ' ')
+			q--;
+		if (q == text || q[-1] == ':' || q[-1] == '>' || q[-1] == '(' || q[-1] == '\'' ||
+		    q[-1] == '"' || q[-1] == ';' || enhanced_len(p + 4) ||
+		    (p[3] == '-' && !isdigit((unsigned char)p[4])))
+			return (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+	}
+	return 0;
+}
+
+static enum mb_stage stage_in_text(const char *text)
+{
+	struct mb_buf norm = MB_BUF_INIT;
+	enum mb_stage stage = MB_STAGE_UNKNOWN;
+	bool space = false;
+
+	for (const char *p = text; *p; p++) {
+		char c = *p == '_' || isspace((unsigned char)*p) ? ' ' : *p;
+		if (c == ' ' && space)
+			continue;
+		space = c == ' ';
+		if (mb_buf_putc(&norm, (char)tolower((unsigned char)c)))
+			break;
+	}
+	for (size_t i = 0; norm.data && i < sizeof stage_phrases / sizeof stage_phrases[0]; i++)
+		if (strstr(norm.data, stage_phrases[i].phrase)) {
+			stage = stage_phrases[i].stage;
+			break;
+		}
+	mb_buf_free(&norm);
+	return stage;
+}
+
+/* Fills what the record lacks from the text block [first, last). */
+static int record_fill(struct mb_bounce_record *rec, const struct notice *nt, size_t first,
+                       size_t last)
+{
+	struct mb_buf block = MB_BUF_INIT;
+	int rc;
+
+	if (last > first + BLOCK_MAX_LINES)
+		last = first + BLOCK_MAX_LINES;
+	if ((rc = block_join(nt, first, last, &block)))
+		goto out;
+	if (!rec->diagnostic && block.len)
+		rec->diagnostic = mb_buf_steal(&block);
+	if (!rec->diagnostic)
+		goto out;
+	if (!rec->status)
+		rec->status = status_in(rec->diagnostic); /* NULL also when memory is short */
+	if (!rec->reply_code)
+		rec->reply_code = code_in_text(rec->diagnostic);
+	if (rec->stage == MB_STAGE_UNKNOWN)
+		rec->stage = stage_in_text(rec->diagnostic);
+out:
+	mb_buf_free(&block);
+	return rc;
+}
+
+/* The block of lines about candidate i: from its line to the next candidate's. */
+static void block_of(const struct reader *r, const struct candidate *c, size_t *first, size_t *last)
+{
+	*first = c ? c->line : 0;
+	*last = r->nt.n;
+	for (size_t i = 0; c && i < r->n_cand; i++)
+		if (&r->cand[i] != c && r->cand[i].at_start && r->cand[i].line > *first &&
+		    r->cand[i].line < *last)
+			*last = r->cand[i].line;
+}
+
+/* ---- Header helpers ----------------------------------------------------------------------- */
+
+static const char *header(GMimeMessage *m, const char *name)
+{
+	return m ? g_mime_object_get_header(GMIME_OBJECT(m), name) : NULL;
+}
+
+static int add_recipient(struct mb_bounce *b, const char *address, size_t n,
+                         struct mb_bounce_record **out)
+{
+	struct mb_bounce_record *rec;
+	*out = NULL;
+	for (size_t i = 0; i < b->n_records; i++)
+		if (b->records[i].recipient && address_equal(address, n, b->records[i].recipient))
+			return 0;
+	if (!(rec = bounce_record_add(b)))
+		return MB_ENOMEM;
+	if (!(rec->recipient = mb_strndup(address, n)))
+		return MB_ENOMEM;
+	*out = rec;
+	return 0;
+}
+
+/* Adds each address of a list ("a@b, c@d", "<a@b>") as a record. */
+static int add_recipient_list(struct mb_bounce *b, const char *list, bool first_only)
+{
+	size_t len = list ? strlen(list) : 0;
+	int rc = 0;
+	for (size_t i = 0; i < len && !rc; i++) {
+		size_t a, e;
+		struct mb_bounce_record *rec;
+		if (list[i] != '@' || !address_around(list, len, i, &a, &e))
+			continue;
+		rc = add_recipient(b, list + a, e - a, &rec);
+		if (first_only)
+			break;
+		i = e;
+	}
+	return rc;
+}
+
+/* ---- ARF feedback reports (RFC 5965) ------------------------------------------------------- */
+
+static int feedback_read(struct parts *p, struct mb_bounce *b)
+{
+	struct mb_buf body = MB_BUF_INIT;
+	char type[64] = "";
+	size_t before = b->n_records;
+	int rc;
+	const char *s, *end;
+
+	if ((rc = part_bytes(p->feedback, &body)) || !body.data)
+		goto out;
+	s = body.data;
+	end = s + body.len;
+	while (s < end && !rc) {
+		const char *e = memchr(s, '\n', (size_t)(end - s));
+		size_t n = e ? (size_t)(e - s) : (size_t)(end - s);
+		char line[1024];
+		if (n >= sizeof line)
+			n = sizeof line - 1;
+		memcpy(line, s, n);
+		line[n] = '\0';
+		mb_str_trim(line);
+		if (mb_str_istarts(line, "Feedback-Type:")) {
+			snprintf(type, sizeof type, "%s", line + 14);
+			mb_str_trim(type);
+		} else if (mb_str_istarts(line, "Original-Rcpt-To:") ||
+		           mb_str_istarts(line, "Removal-Recipient:")) {
+			rc = add_recipient_list(b, strchr(line, ':') + 1, false);
+		}
+		s = e ? e + 1 : end;
+	}
+	if (!rc && b->n_records == before && p->returned)
+		rc = add_recipient_list(b, header(p->returned, "To"), false);
+	if (!rc && b->n_records == before && p->returned_headers) {
+		struct mb_buf h = MB_BUF_INIT;
+		const char *to;
+		if (!(rc = part_bytes(p->returned_headers, &h)) && h.data &&
+		    (to = mb_str_icontains(h.data, h.len, "\nTo:")))
+			rc = add_recipient_list(b, to + 4, false);
+		mb_buf_free(&h);
+	}
+	for (size_t i = before; i < b->n_records && !rc; i++)
+		if (*type && !(b->records[i].feedback_type = mb_strdup(type)))
+			rc = MB_ENOMEM;
+	b->kind = MB_BOUNCE_FEEDBACK;
+out:
+	mb_buf_free(&body);
+	return rc;
+}
+
+/* ---- Auto-replies (RFC 3834) ------------------------------------------------------------- */
+
+static bool is_autoreply(GMimeMessage *m)
+{
+	static const char *const subjects[] = {
+	    "auto:",         "automatic reply",   "autoreply", "auto-reply", "auto reply",
+	    "out of office", "out of the office", "vacation",  "away from"};
+	const char *v = header(m, "Auto-Submitted");
+	const char *subject = header(m, "Subject");
+
+	while (v && isspace((unsigned char)*v))
+		v++;
+	if (v && strncasecmp(v, "auto-replied", 12) == 0)
+		return true;
+	if (header(m, "X-Autoreply") || header(m, "X-Autorespond") ||
+	    ((v = header(m, "Precedence")) && mb_str_icontains(v, strlen(v), "auto_reply")))
+		return true;
+	for (size_t i = 0; subject && i < sizeof subjects / sizeof subjects[0]; i++)
+		if (mb_str_istarts(subject, subjects[i]))
+			return true;
+	return false;
+}
+
+/* ---- A bounce at all? ----------------------------------------------------------------------- */
+
+static bool looks_like_bounce(GMimeMessage *m, const struct reader *r)
+{
+	static const char *const senders[] = {
+	    "mailer-daemon", "postmaster", "mail delivery", "mail administrator",
+	    "mailer daemon", "<>",         "bounce",        "mdaemon",
+	    "notification"};
+	static const char *const subjects[] = {
+	    "undeliver", "delivery",         "failure",  "failed",    "returned",
+	    "bounce",    "not delivered",    "rejected", "error",     "unable to deliver",
+	    "non remis", "nicht zustellbar", "warning",  "could not", "problem"};
+	const char *from = header(m, "From");
+	const char *subject = r->subject;
+
+	if (header(m, "X-Failed-Recipients"))
+		return true;
+	for (size_t i = 0; from && i < sizeof senders / sizeof senders[0]; i++)
+		if (mb_str_icontains(from, strlen(from), senders[i]))
+			return true;
+	for (size_t i = 0; subject && i < sizeof subjects / sizeof subjects[0]; i++)
+		if (mb_str_icontains(subject, strlen(subject), subjects[i]))
+			return true;
+	return false;
+}
+
+static void provider_find(GMimeMessage *m, const struct reader *r, struct mb_bounce *b)
+{
+	const char *from = header(m, "From");
+	for (size_t i = 0; i < sizeof provider_markers / sizeof provider_markers[0]; i++) {
+		const char *where = provider_markers[i].where, *marker = provider_markers[i].marker;
+		bool hit = false;
+		if (strcmp(where, "from") == 0)
+			hit = from && mb_str_icontains(from, strlen(from), marker);
+		else if (strcmp(where, "subject") == 0)
+			hit =
+			    r->subject && mb_str_icontains(r->subject, strlen(r->subject), marker);
+		else if (strncmp(where, "header:", 7) == 0)
+			hit = header(m, where + 7) != NULL;
+		else
+			hit = r->nt.text.data &&
+			      mb_str_icontains(r->nt.text.data, r->nt.text.len, marker);
+		if (hit) {
+			b->provider = provider_markers[i].provider;
+			return;
+		}
+	}
+}
+
+/* ---- The notification as a whole --------------------------------------------------------- */
+
+static int notice_load(struct parts *p, GMimeMessage *m, struct notice *nt)
+{
+	GMimeObject *body = g_mime_message_get_mime_part(m);
+	int rc = 0;
+
+	nt->text.cap = NOTICE_MAX_BYTES + 1024;
+	if (p->plain)
+		rc = part_text(p->plain, &nt->text);
+	if (!rc && nt->text.len < 16 && p->html) {
+		struct mb_buf html = MB_BUF_INIT;
+		mb_buf_reset(&nt->text);
+		if (!(rc = part_text(p->html, &html)) && html.data)
+			rc = html_to_text(html.data, html.len, &nt->text);
+		mb_buf_free(&html);
+	}
+	if (!rc && !nt->text.len && body && GMIME_IS_PART(body) && !p->feedback)
+		rc = part_text(body, &nt->text);
+	if (!rc)
+		rc = mb_buf_terminate(&nt->text);
+	return rc ? rc : notice_lines(nt);
+}
+
+/* Records for the recipients a text notification names. */
+static int ndr_read(struct reader *r, struct parts *p, GMimeMessage *m, struct mb_bounce *b)
+{
+	const char *failed = header(m, "X-Failed-Recipients");
+	int rc = 0;
+
+	if (failed)
+		rc = add_recipient_list(b, failed, false);
+	if (!rc && !b->n_records) {
+		bool any_start = false;
+		for (size_t i = 0; i < r->n_cand; i++)
+			any_start |= r->cand[i].at_start;
+		for (size_t i = 0; i < r->n_cand && !rc; i++) {
+			struct mb_bounce_record *rec;
+			if (any_start && !r->cand[i].at_start)
+				continue;
+			rc = add_recipient(b, r->cand[i].address, strlen(r->cand[i].address), &rec);
+		}
+	}
+	if (!rc && !b->n_records && p->returned)
+		rc = add_recipient_list(b, header(p->returned, "To"), true);
+	if (!rc && !b->n_records && r->nt.n) {
+		/* a failure notice naming nobody: one record without recipient */
+		if (!bounce_record_add(b))
+			rc = MB_ENOMEM;
+	}
+	if (b->n_records)
+		b->kind = MB_BOUNCE_NDR;
+	return rc;
+}
+
+/* Fills each record's missing text from the notification. */
+static int records_fill(struct reader *r, struct mb_bounce *b)
+{
+	int rc = 0;
+	for (size_t i = 0; i < b->n_records && !rc; i++) {
+		struct mb_bounce_record *rec = &b->records[i];
+		const struct candidate *c = candidate_of(r, rec->recipient);
+		size_t first, last;
+		if (!c && b->n_records > 1 && rec->diagnostic)
+			continue;
+		block_of(r, c, &first, &last);
+		if (c && !c->at_start && b->kind != MB_BOUNCE_DSN)
+			first = first > 2 ? first - 2 : 0; /* "... to\n  <address>:" */
+		rc = record_fill(rec, &r->nt, first, last);
+	}
+	return rc;
+}
+
+int bounce_read_text(const char *data, size_t len, struct mb_bounce *b)
+{
+	struct reader *r;
+	struct parts p = {0};
+	GMimeStream *stream;
+	GMimeParser *parser;
+	GMimeMessage *m;
+	int rc = 0;
+
+	gmime_init_once();
+	stream = g_mime_stream_mem_new_with_buffer(data, len);
+	parser = g_mime_parser_new_with_stream(stream);
+	m = g_mime_parser_construct_message(parser, NULL);
+	g_object_unref(parser);
+	g_object_unref(stream);
+	if (!m)
+		return 0;
+	if (!(r = calloc(1, sizeof *r))) {
+		g_object_unref(m);
+		return MB_ENOMEM;
+	}
+	r->subject = (char *)header(m, "Subject");
+	parts_walk(&p, g_mime_message_get_mime_part(m), 0);
+	if ((rc = notice_load(&p, m, &r->nt)))
+		goto out;
+	{
+		char a[ADDRESS_MAX + 1];
+		header_address(header(m, "From"), a, sizeof a);
+		exclude(r, a);
+		strcpy(r->from, a);
+		header_address(header(m, "To"), a, sizeof a);
+		exclude(r, a);
+		header_address(header(m, "Return-Path"), a, sizeof a);
+		exclude(r, a);
+		if (p.returned) {
+			header_address(header(p.returned, "From"), a, sizeof a);
+			exclude(r, a);
+		}
+	}
+	candidates_find(r);
+	provider_find(m, r, b);
+	if (p.feedback ||
+	    (b->kind == MB_BOUNCE_NONE && header(m, "Content-Type") &&
+	     mb_str_icontains(header(m, "Content-Type"), strlen(header(m, "Content-Type")),
+	                      "feedback-report"))) {
+		if (p.feedback)
+			rc = feedback_read(&p, b);
+		goto out;
+	}
+	if (b->kind == MB_BOUNCE_NONE && is_autoreply(m) && !looks_like_bounce(m, r)) {
+		struct mb_bounce_record *rec;
+		if (*r->from && !(rc = add_recipient(b, r->from, strlen(r->from), &rec)) && rec)
+			b->kind = MB_BOUNCE_AUTOREPLY;
+		goto out;
+	}
+	if (b->kind == MB_BOUNCE_NONE) {
+		if (!looks_like_bounce(m, r))
+			goto out;
+		if ((rc = ndr_read(r, &p, m, b)))
+			goto out;
+	}
+	rc = records_fill(r, b);
+	if (!rc && !b->original_message_id && p.returned) {
+		const char *id = header(p.returned, "Message-ID");
+		if (id && !(b->original_message_id = mb_strdup(id)))
+			rc = MB_ENOMEM;
+	}
+out:
+	notice_free(&r->nt);
+	free(r);
+	g_object_unref(m);
+	return rc;
+}

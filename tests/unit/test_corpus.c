@@ -1,0 +1,303 @@
+/* Accuracy of whole-bounce reading on the shared bounce corpus (corpus/expected.tsv): shares
+ * of right reasons, statuses, recipients and reply codes, checked against the floor recorded
+ * in tests/corpus-floor.txt. The corpus folder comes from argv[1], $MB_CORPUS_DIR or
+ * MB_SHARED_DIR/corpus; without it the test is skipped. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mailbisect/bounce.h"
+#include "mailbisect/buf.h"
+#include "mailbisect/file.h"
+#include "mailbisect/limits.h"
+#include "mailbisect/str.h"
+
+#define FLOOR_FILE    MB_SOURCE_DIR "/tests/corpus-floor.txt"
+#define MAX_REASONS   64
+#define MAX_GOT_SHOWN 4
+
+static const char *corpus_dir;
+
+/* One expected row of expected.tsv. */
+struct row {
+	char *path, *reason, *status, *replycode, *recipient, *feedback_type;
+	long index;
+};
+
+struct score {
+	size_t reason_right, reason_total;
+	size_t status_right, status_total;
+	size_t code_right, code_total;
+	size_t recipient_right, recipient_total;
+};
+
+/* Misses per expected reason, with what was given instead. */
+struct reason_misses {
+	const char *reason;
+	size_t total, missed;
+	const char *got[MAX_GOT_SHOWN];
+	size_t got_count[MAX_GOT_SHOWN];
+};
+
+struct table {
+	struct reason_misses list[MAX_REASONS];
+	size_t n;
+};
+
+static struct reason_misses *table_entry(struct table *t, const char *reason)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (strcmp(t->list[i].reason, reason) == 0)
+			return &t->list[i];
+	if (t->n == MAX_REASONS)
+		return NULL;
+	memset(&t->list[t->n], 0, sizeof t->list[0]);
+	t->list[t->n].reason = reason;
+	return &t->list[t->n++];
+}
+
+static void table_add(struct table *t, const char *want, const char *got, bool right)
+{
+	struct reason_misses *e = table_entry(t, want);
+	if (!e)
+		return;
+	e->total++;
+	if (right)
+		return;
+	e->missed++;
+	for (size_t i = 0; i < MAX_GOT_SHOWN; i++) {
+		if (e->got[i] && strcmp(e->got[i], got) == 0) {
+			e->got_count[i]++;
+			return;
+		}
+		if (!e->got[i]) {
+			e->got[i] = got;
+			e->got_count[i] = 1;
+			return;
+		}
+	}
+}
+
+/* Our two extra reasons scored in Sisimai's terms. */
+static bool reason_equal(const char *want, const char *got)
+{
+	if (strcmp(want, got) == 0)
+		return true;
+	if (strcmp(got, "urlreputation") == 0)
+		return strcmp(want, "spamdetected") == 0;
+	if (strcmp(got, "domainreputation") == 0)
+		return strcmp(want, "blocked") == 0 || strcmp(want, "badreputation") == 0 ||
+		       strcmp(want, "rejected") == 0;
+	return false;
+}
+
+/* "5.0.9xx": the labeller's own code for a bounce without a status. */
+static bool status_synthetic(const char *s)
+{
+	return strncmp(s, "5.0.9", 5) == 0 && strlen(s) == 7;
+}
+
+static size_t split_tabs(char *line, char **cols, size_t n)
+{
+	size_t k = 0;
+	cols[k++] = line;
+	for (char *p = line; *p && k < n; p++)
+		if (*p == '\t') {
+			*p = '\0';
+			cols[k++] = p + 1;
+		}
+	return k;
+}
+
+static size_t rows_read(char *text, struct row **out)
+{
+	struct row *rows = NULL;
+	size_t n = 0;
+	char *save = NULL;
+
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *cols[8];
+		size_t k;
+		long index;
+		if (strncmp(line, "path\t", 5) == 0)
+			continue;
+		k = split_tabs(line, cols, 8);
+		if (k < 6 || mb_str_to_long(cols[1], 1, 100000, &index))
+			continue;
+		rows = realloc(rows, (n + 1) * sizeof *rows);
+		assert_non_null(rows);
+		rows[n] = (struct row){cols[0], cols[2], cols[3],
+		                       cols[4], cols[5], k > 7 ? mb_str_trim(cols[7]) : "",
+		                       index};
+		mb_str_trim(rows[n].recipient);
+		n++;
+	}
+	*out = rows;
+	return n;
+}
+
+/* The record the row is about: same recipient, else the same position. */
+static const struct mb_bounce_record *record_for(const struct mb_bounce *b, const struct row *r)
+{
+	if (*r->recipient)
+		for (size_t i = 0; i < b->n_records; i++)
+			if (mb_str_ieq(b->records[i].recipient, r->recipient))
+				return &b->records[i];
+	return (size_t)r->index <= b->n_records ? &b->records[r->index - 1] : NULL;
+}
+
+static bool recipient_right(const struct mb_bounce *b, const struct row *r)
+{
+	if (!*r->recipient)
+		return (size_t)r->index <= b->n_records;
+	for (size_t i = 0; i < b->n_records; i++)
+		if (mb_str_ieq(b->records[i].recipient, r->recipient))
+			return true;
+	return false;
+}
+
+static void score_row(const struct mb_bounce *b, const struct row *r, struct score *s,
+                      struct table *t, bool verbose)
+{
+	const struct mb_bounce_record *rec = b ? record_for(b, r) : NULL;
+	const char *got = rec ? rec->cls.reason : "(no record)";
+	const char *status = rec && rec->status ? rec->status : "";
+	char code[16] = "";
+	bool right = reason_equal(r->reason, got);
+
+	if (rec && rec->reply_code)
+		snprintf(code, sizeof code, "%d", rec->reply_code);
+	s->reason_total++;
+	s->reason_right += right;
+	table_add(t, r->reason, got, right);
+	if (!status_synthetic(r->status)) {
+		s->status_total++;
+		s->status_right += strcmp(status, r->status) == 0;
+	}
+	if (*r->replycode) {
+		s->code_total++;
+		s->code_right += strcmp(code, r->replycode) == 0;
+	}
+	s->recipient_total++;
+	s->recipient_right += b && recipient_right(b, r);
+	if (verbose && (!right || (!status_synthetic(r->status) && strcmp(status, r->status)) ||
+	                !(b && recipient_right(b, r))))
+		print_message("miss %s #%ld: reason %s/%s status %s/%s rcpt %s/%s [%s] %.160s\n",
+		              r->path, r->index, got, r->reason, status, r->status,
+		              rec && rec->recipient ? rec->recipient : "-", r->recipient,
+		              b && b->provider ? b->provider : "-",
+		              rec && rec->diagnostic ? rec->diagnostic : "-");
+}
+
+static double share(size_t right, size_t total)
+{
+	return total ? 100.0 * (double)right / (double)total : 100.0;
+}
+
+/* Reads "name value" lines of the floor file; absent names have floor 0. */
+static double floor_of(const char *text, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (strncmp(p, name, n) == 0 && (p[n] == ' ' || p[n] == '\t'))
+			return strtod(p + n, NULL);
+	return 0.0;
+}
+
+static void print_table(const struct table *t)
+{
+	print_message("%-18s %5s %6s  given instead\n", "expected reason", "rows", "missed");
+	for (size_t i = 0; i < t->n; i++) {
+		const struct reason_misses *e = &t->list[i];
+		struct mb_buf got = MB_BUF_INIT;
+		if (!e->missed)
+			continue;
+		for (size_t k = 0; k < MAX_GOT_SHOWN && e->got[k]; k++)
+			assert_int_equal(
+			    mb_buf_printf(&got, " %s(%zu)", e->got[k], e->got_count[k]), 0);
+		print_message("%-18s %5zu %6zu %s\n", e->reason, e->total, e->missed,
+		              got.data ? got.data : "");
+		mb_buf_free(&got);
+	}
+}
+
+static void test_corpus_accuracy(void **state)
+{
+	struct mb_buf tsv = MB_BUF_INIT, floors = MB_BUF_INIT, msg = MB_BUF_INIT;
+	struct mb_err err = MB_ERR_INIT;
+	struct score s = {0};
+	struct table *t = calloc(1, sizeof *t);
+	struct row *rows = NULL;
+	char path[4096];
+	bool verbose = getenv("MB_CORPUS_VERBOSE") != NULL;
+	size_t n, i = 0, files = 0;
+	(void)state;
+
+	assert_non_null(t);
+	snprintf(path, sizeof path, "%s/expected.tsv", corpus_dir);
+	if (access(path, R_OK) != 0) {
+		print_message("skipped: no bounce corpus at %s\n", corpus_dir);
+		free(t);
+		skip();
+	}
+	if (mb_file_read(path, 16u * 1024u * 1024u, &tsv, &err))
+		fail_msg("%s", err.message);
+	n = rows_read(tsv.data, &rows);
+	assert_true(n > 0);
+	while (i < n) {
+		struct mb_bounce *b = NULL;
+		size_t j = i;
+		mb_buf_reset(&msg);
+		snprintf(path, sizeof path, "%s/%s", corpus_dir, rows[i].path);
+		if (mb_file_read(path, MB_MAX_MESSAGE_BYTES, &msg, &err))
+			fail_msg("%s", err.message);
+		if (mb_bounce_read(NULL, msg.data, msg.len, &b, &err))
+			print_message("%s: %s\n", rows[i].path, err.message);
+		files++;
+		for (; j < n && strcmp(rows[j].path, rows[i].path) == 0; j++)
+			score_row(b, &rows[j], &s, t, verbose);
+		mb_bounce_free(b);
+		i = j;
+	}
+	print_message("corpus: %zu bounces, %zu recipients\n", files, n);
+	print_message("reason     %3zu/%3zu %5.1f%%\n", s.reason_right, s.reason_total,
+	              share(s.reason_right, s.reason_total));
+	print_message("status     %3zu/%3zu %5.1f%%\n", s.status_right, s.status_total,
+	              share(s.status_right, s.status_total));
+	print_message("recipient  %3zu/%3zu %5.1f%%\n", s.recipient_right, s.recipient_total,
+	              share(s.recipient_right, s.recipient_total));
+	print_message("replycode  %3zu/%3zu %5.1f%%\n", s.code_right, s.code_total,
+	              share(s.code_right, s.code_total));
+	print_table(t);
+
+	if (mb_file_read(FLOOR_FILE, 64 * 1024, &floors, &err))
+		fail_msg("%s", err.message);
+	assert_true(share(s.reason_right, s.reason_total) >= floor_of(floors.data, "reason"));
+	assert_true(share(s.status_right, s.status_total) >= floor_of(floors.data, "status"));
+	assert_true(share(s.recipient_right, s.recipient_total) >=
+	            floor_of(floors.data, "recipient"));
+	assert_true(share(s.code_right, s.code_total) >= floor_of(floors.data, "replycode"));
+	free(rows);
+	free(t);
+	mb_buf_free(&tsv);
+	mb_buf_free(&floors);
+	mb_buf_free(&msg);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_corpus_accuracy),
+	};
+	corpus_dir = argc > 1 ? argv[1] : getenv("MB_CORPUS_DIR");
+	if (!corpus_dir || !*corpus_dir)
+		corpus_dir = MB_SHARED_DIR "/corpus";
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -13,8 +13,8 @@
 #define FLAKE_RATE 0.05
 /* Below this posterior a verdict whose best explanation has contradictions is inconclusive. */
 #define CONFIDENT_POSTERIOR 0.8
-/* A verdict below this posterior is reported as unconfirmed. */
-#define CONFIRMED_POSTERIOR 0.6
+/* A verdict below this posterior is reported as unconfirmed (and follow-ups go on). */
+#define CONFIRMED_POSTERIOR 0.75
 
 enum factor { F_IP, F_LINKS, F_TEMPLATE, F_DOMAIN };
 enum op { OP_NONE, OP_ONE, OP_AND, OP_OR, OP_RANDOM };
@@ -461,6 +461,11 @@ static int conclude(const struct mb_verdict_obs *obs, size_t n, const struct arm
 			                   "alternate-domain variant, would separate these.\n");
 	}
 	compare_texts(obs, n, out, why, steps);
+	if (!out->unconfirmed && out->confidence < CONFIRMED_POSTERIOR) {
+		/* the refusal texts argued against it */
+		out->unconfirmed = true;
+		mb_buf_puts(why, "Unconfirmed: the evidence does not agree well enough. ");
+	}
 	next_steps_for(&hypotheses[best], steps);
 	return 0;
 }

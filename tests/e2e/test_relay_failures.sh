@@ -72,6 +72,8 @@ check "wrong password: relay's 535 recorded" \
   "$(jget "$work/auth-wrong.out" 'd["sends"][0]["smtp_code"]')" 535
 check "wrong password: no receiver reply invented" \
   "$(jget "$work/auth-wrong.out" 'd["sends"][0]["stage"]')" auth
+check_contains "wrong password: the credentials are named as the cause" \
+  "$(jget "$work/auth-wrong.out" 'd["verdict"]["next_steps"]')" "credentials problem on your side, not a receiver block"
 # One refused login is enough: the second send is not tried (no lockout from retries).
 check "wrong password: the ESP saw one failed login" \
   "$(grep -c 'submission/smtpd.*authentication failed' "$MB_LAB_LOG_DIR/esp.log" || true)" 1

@@ -30,9 +30,11 @@ struct editor {
 	const char *src; /* the whole buffer; every gumbo pointer points into it */
 	size_t len;
 	struct ranges cuts;
+	struct ranges *target; /* where new cuts go: cuts, or an element's own list */
 	mb_url_cb cb;
 	void *ctx;
-	int rc; /* first failure (memory or the callback), then everything stops */
+	size_t kept; /* URLs the callback chose to keep so far */
+	int rc;      /* first failure (memory or the callback), then everything stops */
 };
 
 /* ---- shared: nesting bound, parsing, tree walking ---- */
@@ -218,30 +220,38 @@ static void add_range(struct editor *ed, struct ranges *list, const char *from, 
 
 static void add_cut(struct editor *ed, const char *from, const char *to, const char *replacement)
 {
-	add_range(ed, &ed->cuts, from, to, replacement);
+	add_range(ed, ed->target, from, to, replacement);
 }
 
-static void report(struct editor *ed, const char *url, size_t len)
+/* Asks the callback about a URL the editor is about to remove; true: remove it. */
+static bool url_goes(struct editor *ed, const char *url, size_t len)
 {
-	if (!ed->rc && ed->cb && len)
-		ed->rc = ed->cb(ed->ctx, url, len);
+	int rc = ed->cb && len && !ed->rc ? ed->cb(ed->ctx, url, len) : 0;
+
+	if (rc == MB_URL_KEEP) {
+		ed->kept++;
+		return false;
+	}
+	if (rc != 0)
+		ed->rc = rc;
+	return !ed->rc;
 }
 
-/* Reports every URL of an attribute value (srcset holds several). */
-static void report_value(struct editor *ed, const char *value)
+/* Asks about every URL of a value (srcset holds several; each is asked even after one was
+ * refused, so that the callback sees them all); true when any of them goes. */
+static bool value_goes(struct editor *ed, const char *value, size_t len)
 {
-	size_t len = strlen(value), pos = 0, s, e;
-	bool found = false;
+	size_t pos = 0, s, e;
+	bool found = false, goes = false;
 
 	while (mb_textlinks_find(value, len, pos, &s, &e)) {
-		report(ed, value + s, e - s);
+		goes |= url_goes(ed, value + s, e - s);
 		pos = e;
 		found = true;
 	}
 	while (!found && len && isspace((unsigned char)*value))
 		value++, len--;
-	if (!found)
-		report(ed, value, len);
+	return found ? goes : url_goes(ed, value, len);
 }
 
 /* Cuts bare URLs out of a stretch of raw text. */
@@ -249,8 +259,8 @@ static void strip_text_urls(struct editor *ed, const char *s, size_t len)
 {
 	size_t pos = 0, a, b;
 	while (!ed->rc && mb_textlinks_find(s, len, pos, &a, &b)) {
-		report(ed, s + a, b - a);
-		add_cut(ed, s + a, s + b, NULL);
+		if (url_goes(ed, s + a, b - a))
+			add_cut(ed, s + a, s + b, NULL);
 		pos = b;
 	}
 }
@@ -279,6 +289,20 @@ static void css_url_content(const char **s, size_t *len)
 		*len -= 6;
 }
 
+/* The target of an @import rule (what follows the keyword up to its semicolon): the inside
+ * of url( ... ) or the quoted string. */
+static void css_import_target(const char **s, size_t *len)
+{
+	const char *u = mb_str_icontains(*s, *len, "url(");
+	const char *close = u ? memchr(u + 4, ')', *len - (size_t)(u + 4 - *s)) : NULL;
+
+	if (close) {
+		*len = (size_t)(close - u - 4);
+		*s = u + 4;
+	}
+	css_url_content(s, len);
+}
+
 /* CSS (a <style> element or a style attribute): remote url() becomes "none", a remote
  * @import goes, and bare URLs between them (CSS comments, image-set strings) go too. */
 static void strip_css(struct editor *ed, const char *s, size_t len)
@@ -294,17 +318,24 @@ static void strip_css(struct editor *ed, const char *s, size_t len)
 			n = (size_t)(close - u);
 			css_url_content(&u, &n);
 			strip_text_urls(ed, s + plain, i - plain);
-			if (mb_textlinks_is_remote(u, n) || mb_str_icontains(u, n, "://")) {
-				report(ed, u, n);
+			if ((mb_textlinks_is_remote(u, n) || mb_str_icontains(u, n, "://")) &&
+			    url_goes(ed, u, n))
 				add_cut(ed, s + i, close + 1, "none");
-			}
 			i = (size_t)(close - s);
 			plain = i + 1;
 		} else if (len - i >= 7 && strncasecmp(s + i, "@import", 7) == 0) {
 			const char *semi = memchr(s + i, ';', len - i);
-			const char *end = semi ? semi + 1 : s + len;
-			if (mb_textlinks_has_url(s + i + 7, (size_t)(end - s - i - 7)))
+			const char *end = semi ? semi + 1 : s + len, *target = s + i + 7;
+			size_t n = (size_t)(end - target);
+			if (!mb_textlinks_has_url(target, n))
+				continue;
+			/* the rule goes as a whole, or stays as a whole with its URL */
+			strip_text_urls(ed, s + plain, i - plain);
+			css_import_target(&target, &n);
+			if (value_goes(ed, target, n))
 				add_cut(ed, s + i, end, NULL);
+			i = (size_t)(end - s) - 1;
+			plain = i + 1;
 		}
 	}
 	if (plain < len)
@@ -336,10 +367,9 @@ static void strip_attributes(struct editor *ed, const GumboElement *e)
 			strip_css(ed, a->original_value.data, a->original_value.length);
 			continue;
 		}
-		if (mb_textlinks_has_url(a->value, strlen(a->value))) {
-			report_value(ed, a->value);
+		if (mb_textlinks_has_url(a->value, strlen(a->value)) &&
+		    value_goes(ed, a->value, strlen(a->value)))
 			cut_attribute(ed, e, a);
-		}
 	}
 }
 
@@ -371,21 +401,40 @@ static bool is_own_end_tag(const GumboElement *e)
 	        isspace((unsigned char)t->data[n + 2]));
 }
 
-static void apply_element_action(struct editor *ed, const GumboElement *e, enum tag_action act)
+/* A link element goes as a whole (its tags) when every URL in its attributes goes. When
+ * the callback keeps some, the tag stays and only the attributes whose URLs go are cut, as
+ * for any other element: `<a href=kept style="background:url(gone)">` keeps its anchor. */
+static void apply_element_action(struct editor *ed, const GumboElement *e, const char *link,
+                                 enum tag_action act)
 {
+	struct ranges own = {NULL, 0, 0}, *outer = ed->target;
 	const char *tag = e->original_tag.data;
+	size_t kept = ed->kept;
 
-	for (unsigned i = 0; i < e->attributes.length; i++) {
+	ed->target = &own;
+	for (unsigned i = 0; i < e->attributes.length && !ed->rc; i++) {
 		const GumboAttribute *a = e->attributes.data[i];
-		if (!mb_str_istarts(a->name, "xmlns") &&
-		    (mb_textlinks_has_url(a->value, strlen(a->value)) ||
-		     mb_str_ieq(a->name, "href")))
-			report_value(ed, a->value);
+		if (mb_str_istarts(a->name, "xmlns"))
+			continue;
+		if (mb_str_ieq(a->name, "style") && a->original_value.data)
+			strip_css(ed, a->original_value.data, a->original_value.length);
+		else if ((mb_str_ieq(a->name, link) ||
+		          mb_textlinks_has_url(a->value, strlen(a->value))) &&
+		         value_goes(ed, a->value, strlen(a->value)))
+			cut_attribute(ed, e, a);
 	}
-	add_cut(ed, tag, tag + e->original_tag.length, NULL);
-	if (act == ACTION_UNWRAP && is_own_end_tag(e))
-		add_cut(ed, e->original_end_tag.data,
-		        e->original_end_tag.data + e->original_end_tag.length, NULL);
+	ed->target = outer;
+	if (ed->kept == kept) {
+		add_cut(ed, tag, tag + e->original_tag.length, NULL);
+		if (act == ACTION_UNWRAP && is_own_end_tag(e))
+			add_cut(ed, e->original_end_tag.data,
+			        e->original_end_tag.data + e->original_end_tag.length, NULL);
+	} else {
+		for (size_t i = 0; i < own.n; i++)
+			add_range(ed, outer, ed->src + own.items[i].start,
+			          ed->src + own.items[i].end, own.items[i].replacement);
+	}
+	free(own.items);
 }
 
 static void strip_element(struct editor *ed, const GumboNode *node)
@@ -403,7 +452,8 @@ static void strip_element(struct editor *ed, const GumboNode *node)
 			continue;
 		if (link_elements[k].remote_only ? mb_textlinks_has_url(v, strlen(v))
 		                                 : is_link_target(v)) {
-			apply_element_action(ed, e, link_elements[k].action);
+			apply_element_action(ed, e, link_elements[k].attribute,
+			                     link_elements[k].action);
 			return;
 		}
 	}
@@ -469,18 +519,21 @@ static int compare_cuts(const void *a, const void *b)
 	return x->end > y->end ? -1 : x->end < y->end; /* the enclosing range first */
 }
 
+/* Implied elements have no source: their pieces are NULL (pointer arithmetic on it is UB). */
+static void add_piece(struct editor *ed, struct ranges *spans, const GumboStringPiece *piece)
+{
+	if (piece->data)
+		add_range(ed, spans, piece->data, piece->data + piece->length, NULL);
+}
+
 /* The source bytes a node stands for: its tags, or its text as written. */
 static void record_span(struct editor *ed, struct ranges *spans, const GumboNode *node)
 {
 	if (is_element(node)) {
-		const GumboElement *e = &node->v.element;
-		add_range(ed, spans, e->original_tag.data,
-		          e->original_tag.data + e->original_tag.length, NULL);
-		add_range(ed, spans, e->original_end_tag.data,
-		          e->original_end_tag.data + e->original_end_tag.length, NULL);
+		add_piece(ed, spans, &node->v.element.original_tag);
+		add_piece(ed, spans, &node->v.element.original_end_tag);
 	} else if (node->type != GUMBO_NODE_DOCUMENT) {
-		const GumboStringPiece *t = &node->v.text.original_text;
-		add_range(ed, spans, t->data, t->data + t->length, NULL);
+		add_piece(ed, spans, &node->v.text.original_text);
 	}
 }
 
@@ -563,8 +616,11 @@ static int apply_cuts(const struct editor *ed, struct mb_buf *out)
 int mb_html_strip_links(const char *html, size_t len, struct mb_buf *out, mb_url_cb cb, void *ctx,
                         struct mb_err *err)
 {
-	struct editor ed = {html, len, {NULL, 0, 0}, cb, ctx, 0};
-	int rc = strip_document(&ed, html, len, 0, err);
+	struct editor ed = {html, len, {NULL, 0, 0}, NULL, cb, ctx, 0, 0};
+	int rc;
+
+	ed.target = &ed.cuts;
+	rc = strip_document(&ed, html, len, 0, err);
 
 	if (rc == MB_ENOMEM)
 		mb_err_set(err, rc, "out of memory editing HTML");

@@ -120,7 +120,14 @@ int mb_textlinks_strip(const char *text, size_t len, struct mb_buf *out, mb_url_
 
 	while (mb_textlinks_find(text, len, pos, &s, &e)) {
 		size_t cut_s = s, cut_e = e;
-		if (cb && (rc = cb(ctx, text + s, e - s)) != 0)
+		rc = cb ? cb(ctx, text + s, e - s) : 0;
+		if (rc == MB_URL_KEEP) {
+			if ((rc = mb_buf_append(out, text + pos, e - pos)) != 0)
+				return rc;
+			pos = e;
+			continue;
+		}
+		if (rc != 0)
 			return rc;
 		if (enclosed(text, len, s, e))
 			cut_s--, cut_e++;

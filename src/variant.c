@@ -21,6 +21,7 @@ struct build {
 	bool apply;             /* false: only look (collect link hosts), change nothing */
 	struct host_set *hosts; /* link hosts are collected here when not NULL */
 	struct mb_err *err;
+	char *const *only_hosts; /* links-stripped removes only links to these; NULL = all */
 };
 
 typedef int (*build_fn)(struct build *b);
@@ -147,11 +148,53 @@ void mb_strv_free(char **v)
 	free(v);
 }
 
-/* Sees every URL a link edit removes; its hosts go into the build's set. */
+/* The hosts that links-stripped restricted to some hosts removes links to. */
+struct host_filter {
+	char *const *hosts; /* NULL-terminated, borrowed */
+	bool matched;
+};
+
+/* IP addresses have no subdomains: "2.1" must not take in 192.0.2.1. */
+static bool is_ip_literal(const char *host, size_t len)
+{
+	if (len && host[0] == '[')
+		return true;
+	for (size_t i = 0; i < len; i++)
+		if (!isdigit((unsigned char)host[i]) && host[i] != '.')
+			return false;
+	return true;
+}
+
+/* host is one of the set or a subdomain of one (the labels before it are whole). */
+static int filter_host(void *ctx, const char *host, size_t len)
+{
+	struct host_filter *f = ctx;
+
+	for (size_t k = 0; f->hosts[k] && !f->matched; k++) {
+		const char *want = f->hosts[k];
+		size_t n = strlen(want);
+		while (n && want[n - 1] == '.')
+			n--;
+		if (n == 0 || n > len || strncasecmp(host + len - n, want, n) != 0)
+			continue;
+		f->matched = n == len || (host[len - n - 1] == '.' && !is_ip_literal(host, len));
+	}
+	return 0;
+}
+
+/* Sees every URL a link edit would remove: its hosts go into the build's set, and with a
+ * host filter only the URLs that lead to one of its hosts (wrapped targets included) go. */
 static int collect_url(void *ctx, const char *url, size_t len)
 {
 	struct build *b = ctx;
-	return b->hosts ? mb_textlinks_hosts(url, len, host_set_add, b->hosts) : 0;
+	struct host_filter filter = {b->only_hosts, false};
+	int rc = b->hosts ? mb_textlinks_hosts(url, len, host_set_add, b->hosts) : 0;
+
+	if (rc || !b->only_hosts)
+		return rc;
+	if ((rc = mb_textlinks_hosts(url, len, filter_host, &filter)) != 0)
+		return rc;
+	return filter.matched ? 0 : MB_URL_KEEP;
 }
 
 /* ---- part content ---- */
@@ -674,10 +717,10 @@ static bool valid_message_id(const char *id)
 	return true;
 }
 
-int mb_variant_build(const struct mb_message *msg, enum mb_variant v,
-                     const struct mb_variant_opts *opts, struct mb_buf *out, struct mb_err *err)
+static int build_variant(const struct mb_message *msg, enum mb_variant v, char *const *only_hosts,
+                         const struct mb_variant_opts *opts, struct mb_buf *out, struct mb_err *err)
 {
-	struct build b = {NULL, NULL, true, NULL, err};
+	struct build b = {NULL, NULL, true, NULL, err, only_hosts};
 	int rc;
 
 	if ((unsigned)v >= MB_VARIANT_COUNT)
@@ -694,9 +737,24 @@ int mb_variant_build(const struct mb_message *msg, enum mb_variant v,
 	return rc;
 }
 
+int mb_variant_build(const struct mb_message *msg, enum mb_variant v,
+                     const struct mb_variant_opts *opts, struct mb_buf *out, struct mb_err *err)
+{
+	return build_variant(msg, v, NULL, opts, out, err);
+}
+
+int mb_variant_build_strip_hosts(const struct mb_message *msg, char *const *hosts,
+                                 const struct mb_variant_opts *opts, struct mb_buf *out,
+                                 struct mb_err *err)
+{
+	static char *const no_hosts[] = {NULL};
+	return build_variant(msg, MB_VARIANT_LINKS_STRIPPED, hosts ? hosts : no_hosts, opts, out,
+	                     err);
+}
+
 bool mb_message_has_html(const struct mb_message *msg)
 {
-	struct build b = {NULL, NULL, false, NULL, NULL};
+	struct build b = {NULL, NULL, false, NULL, NULL, NULL};
 	GMimeObject *body;
 	bool found = false;
 
@@ -709,7 +767,7 @@ bool mb_message_has_html(const struct mb_message *msg)
 /* The same test no-attachments removes by. */
 bool mb_message_has_attachments(const struct mb_message *msg)
 {
-	struct build b = {NULL, NULL, false, NULL, NULL};
+	struct build b = {NULL, NULL, false, NULL, NULL, NULL};
 	GMimeObject *body;
 	bool found = false;
 
@@ -722,7 +780,7 @@ bool mb_message_has_attachments(const struct mb_message *msg)
 int mb_message_link_domains(const struct mb_message *msg, char ***out, struct mb_err *err)
 {
 	struct host_set hosts = {NULL, 0, 0};
-	struct build b = {NULL, NULL, false, &hosts, err};
+	struct build b = {NULL, NULL, false, &hosts, err, NULL};
 	int rc;
 
 	*out = NULL;

@@ -16,8 +16,14 @@
  * form action, VML href/src, ...), remote CSS url() (replaced by "none") and @import, bare
  * URLs in text, and all of these inside HTML comments (Outlook conditional comments). Every
  * other byte is copied unchanged. html may use any ASCII-compatible charset; multibyte
- * charsets must be converted to UTF-8 first. cb (may be NULL) sees each removed URL.
- * Errors: MB_EDATA (too large, nested too deeply), MB_ENOMEM, or cb's nonzero value. */
+ * charsets must be converted to UTF-8 first.
+ * cb (may be NULL: remove every link) decides for each URL (see mb_url_cb); whatever holds
+ * a kept URL stays: an anchor whose href is kept keeps its tags, an image whose src is kept
+ * stays, a kept url() or @import is left as written. An element with some URLs kept and
+ * some not keeps its tag and loses only the attributes whose URLs go (a style attribute
+ * only those url()s). An attribute value with several URLs (srcset) goes when any goes.
+ * Errors: MB_EDATA (too large, nested too deeply), MB_ENOMEM, or cb's value when it is
+ * neither 0 nor MB_URL_KEEP. */
 int mb_html_strip_links(const char *html, size_t len, struct mb_buf *out, mb_url_cb cb, void *ctx,
                         struct mb_err *err);
 

@@ -11,8 +11,13 @@
 #include "mailbisect/buf.h"
 
 /* Called with each URL found (bytes borrowed for the call only); a nonzero return stops the
- * scan and is returned by the caller. */
+ * scan and is returned by the caller. The editing functions (mb_textlinks_strip,
+ * mb_html_strip_links) ask it about each URL they would remove: 0 removes it, MB_URL_KEEP
+ * leaves it in place, and any other value stops the edit and is returned. */
 typedef int (*mb_url_cb)(void *ctx, const char *url, size_t len);
+
+/* An editing callback's answer "leave this URL where it is" (never an MB_E code). */
+#define MB_URL_KEEP 1
 
 /* Finds the first URL in text[from..len): http://, https://, ftp://, www.host, or the
  * percent-encoded forms http%3A%2F%2F and https%3A%2F%2F. Trailing punctuation that ends a
@@ -20,8 +25,9 @@ typedef int (*mb_url_cb)(void *ctx, const char *url, size_t len);
 bool mb_textlinks_find(const char *text, size_t len, size_t from, size_t *start, size_t *end);
 
 /* Appends text without its URLs to out. A URL in <...>, (...) or [...] goes with its
- * brackets; a space left dangling at the end of a line goes too. cb (may be NULL) sees each
- * removed URL. Returns 0, MB_ENOMEM, or cb's nonzero value. */
+ * brackets; a space left dangling at the end of a line goes too. cb (may be NULL: remove
+ * every URL) decides for each URL; a kept URL stays with the bytes around it. Returns 0,
+ * MB_ENOMEM, or cb's value when it is neither 0 nor MB_URL_KEEP. */
 int mb_textlinks_strip(const char *text, size_t len, struct mb_buf *out, mb_url_cb cb, void *ctx);
 
 /* True when s (a URL or attribute value; surrounding blanks and quotes ignored) points

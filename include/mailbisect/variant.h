@@ -75,4 +75,21 @@ int mb_variant_link_domains(const struct mb_message *msg, enum mb_variant v, cha
 int mb_variant_build(const struct mb_message *msg, enum mb_variant v,
                      const struct mb_variant_opts *opts, struct mb_buf *out, struct mb_err *err);
 
+/* links-stripped restricted to the links that lead to some of the given hosts, for link-domain
+ * bisection: builds like mb_variant_build(msg, MB_VARIANT_LINKS_STRIPPED, ...) but removes a
+ * link, remote image, tracking pixel, url() or bare URL only when a host it leads to (its
+ * own or one wrapped in a redirect, as mb_message_link_domains names them) is in hosts or a
+ * subdomain of one ("sender.example" takes in "www.sender.example"; compared without case,
+ * a trailing dot ignored). A wrapper therefore goes when any host it leads to is in the
+ * set, taking its other hosts with it: the variant's link domains are the message's minus
+ * the set, less any host that appeared only in such wrappers. Every other byte is as in
+ * the original (a part is re-encoded only when a link in it went); links that
+ * lead to no host at all (mailto:, relative paths) stay. hosts is a NULL-terminated array,
+ * borrowed; NULL or empty strips nothing (the result is the original variant). With every
+ * host of mb_message_link_domains the result is links-stripped itself, save for host-less
+ * links. Errors as mb_variant_build. */
+int mb_variant_build_strip_hosts(const struct mb_message *msg, char *const *hosts,
+                                 const struct mb_variant_opts *opts, struct mb_buf *out,
+                                 struct mb_err *err);
+
 #endif

@@ -108,6 +108,184 @@ static void test_strip_reports_urls(void **state)
 	mb_buf_free(&hosts);
 }
 
+/* A deciding callback: a URL goes when a host it leads to is one of a comma-separated list
+ * (exactly, no subdomains); every other URL is kept. */
+struct host_choice {
+	const char *strip;
+	bool matched;
+	int calls;
+};
+
+static int host_listed(void *ctx, const char *host, size_t len)
+{
+	struct host_choice *c = ctx;
+	for (const char *p = c->strip; *p;) {
+		size_t n = strcspn(p, ",");
+		if (n == len && strncmp(p, host, n) == 0)
+			c->matched = true;
+		p += n + (p[n] == ',');
+	}
+	return 0;
+}
+
+static int strip_listed(void *ctx, const char *url, size_t len)
+{
+	struct host_choice *c = ctx;
+	int rc;
+	c->matched = false;
+	c->calls++;
+	rc = mb_textlinks_hosts(url, len, host_listed, c);
+	return rc ? rc : c->matched ? 0 : MB_URL_KEEP;
+}
+
+struct choice_case {
+	const char *in;
+	const char *strip; /* hosts whose URLs go */
+	const char *want;
+};
+
+static const struct choice_case choice_cases[] = {
+    {"<p><a href=\"https://a.example/x\">A</a> <a href=\"https://b.example/y\">B</a></p>",
+     "a.example", "<p>A <a href=\"https://b.example/y\">B</a></p>"},
+    {"<img src=\"https://a.example/i.png\" srcset=\"https://b.example/i2.png 2x\">", "a.example",
+     "<img srcset=\"https://b.example/i2.png 2x\">"},
+    {"<img src=\"https://a.example/i.png\" srcset=\"https://b.example/i2.png 2x\">", "b.example",
+     "<img src=\"https://a.example/i.png\">"},
+    {"<img src=\"https://a.example/i.png\" srcset=\"https://b.example/i2.png 2x\">",
+     "a.example,b.example", ""},
+    {"<img src=\"https://a.example/i.png\" srcset=\"https://a.example/2.png 2x, "
+     "https://b.example/3.png 3x\">",
+     "b.example", "<img src=\"https://a.example/i.png\">"},
+    {"<a href=\"https://b.example/\" style=\"background:url(https://a.example/bg.png)\">t</a>",
+     "a.example", "<a href=\"https://b.example/\" style=\"background:none\">t</a>"},
+    {"<a href=\"https://a.example/\" title=\"see https://b.example/\">t</a>", "a.example",
+     "<a title=\"see https://b.example/\">t</a>"},
+    {"<a href=\"https://a.example/\"><img src=\"https://b.example/i.png\" alt=i></a>", "b.example",
+     "<a href=\"https://a.example/\"></a>"},
+    {"<a href=\"https://a.example/\"><img src=\"https://b.example/i.png\" alt=i></a>", "a.example",
+     "<img src=\"https://b.example/i.png\" alt=i>"},
+    {"<a href=\"https://t.example/c?u=https%3A%2F%2Fb.example%2F\">w</a>", "b.example", "w"},
+    {"<a href=\"https://t.example/c?u=https%3A%2F%2Fb.example%2F\">w</a>", "t.example", "w"},
+    {"<a href=\"https://t.example/c?u=https%3A%2F%2Fb.example%2F\">w</a>", "c.example",
+     "<a href=\"https://t.example/c?u=https%3A%2F%2Fb.example%2F\">w</a>"},
+    {"<table><tr><td background=\"https://a.example/b.png\" width=3>c</td>"
+     "<td background=\"https://b.example/b.png\">d</td></tr></table>",
+     "a.example",
+     "<table><tr><td width=3>c</td><td background=\"https://b.example/b.png\">d</td></tr>"
+     "</table>"},
+    {"<style>@import url(\"https://a.example/f.css\");@import \"https://b.example/g.css\";"
+     "p{background:url(https://a.example/p.png)}i{background:url(https://b.example/i.png)}"
+     "</style>",
+     "a.example",
+     "<style>@import \"https://b.example/g.css\";p{background:none}"
+     "i{background:url(https://b.example/i.png)}</style>"},
+    {"<style>@import url(\"https://a.example/f.css\");@import \"//b.example/g.css\";</style>",
+     "b.example", "<style>@import url(\"https://a.example/f.css\");</style>"},
+    {"<!--[if mso]><v:roundrect href=\"https://a.example/b\">B</v:roundrect>"
+     "<v:image src=\"https://b.example/i.png\"/><![endif]-->",
+     "a.example",
+     "<!--[if mso]><v:roundrect>B</v:roundrect><v:image src=\"https://b.example/i.png\"/>"
+     "<![endif]-->"},
+    {"<!-- https://a.example/c https://b.example/d -->", "b.example",
+     "<!-- https://a.example/c  -->"},
+    {"<p>see https://a.example/p and www.b.example.</p>", "www.b.example",
+     "<p>see https://a.example/p and .</p>"},
+    {"<a href=\"mailto:x@a.example\">x</a> <a href=\"offers.html\">o</a>", "a.example",
+     "<a href=\"mailto:x@a.example\">x</a> <a href=\"offers.html\">o</a>"},
+    {"<map><area href=\"https://a.example/\" alt=a><area href=\"https://b.example/\"></map>",
+     "b.example", "<map><area href=\"https://a.example/\" alt=a></map>"},
+    {"<form action=\"https://a.example/f\"></form><form action=\"https://b.example/f\"></form>",
+     "a.example", "<form></form><form action=\"https://b.example/f\"></form>"},
+    {"<link rel=stylesheet href=\"https://a.example/s.css\"><p>p</p>", "b.example",
+     "<link rel=stylesheet href=\"https://a.example/s.css\"><p>p</p>"},
+};
+
+/* The callback decides per URL: what it keeps stays with its tag, the rest goes. */
+static void test_strip_chooses_urls(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof choice_cases / sizeof choice_cases[0]; i++) {
+		const struct choice_case *c = &choice_cases[i];
+		struct host_choice choice = {c->strip, false, 0};
+		struct mb_buf out = MB_BUF_INIT;
+		struct mb_err err = MB_ERR_INIT;
+		int rc =
+		    mb_html_strip_links(c->in, strlen(c->in), &out, strip_listed, &choice, &err);
+		if (rc != 0)
+			fail_msg("choice case %zu: got rc %d (%s), want 0", i, rc, err.message);
+		if (strcmp(out.data, c->want) != 0)
+			fail_msg("choice case %zu stripping %s:\n got  \"%s\"\n want \"%s\"", i,
+			         c->strip, out.data, c->want);
+		mb_buf_free(&out);
+	}
+}
+
+static int keep_every_url(void *ctx, const char *url, size_t len)
+{
+	(void)url;
+	(void)len;
+	(*(int *)ctx)++;
+	return MB_URL_KEEP;
+}
+
+static int remove_every_url(void *ctx, const char *url, size_t len)
+{
+	(void)url;
+	(void)len;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+/* Keeping every URL gives the input back; removing every one gives what no callback gives. */
+static void test_strip_keep_all_remove_all(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof choice_cases / sizeof choice_cases[0]; i++) {
+		const char *in = choice_cases[i].in;
+		struct mb_buf kept = MB_BUF_INIT, removed = MB_BUF_INIT, plain = MB_BUF_INIT;
+		struct mb_err err = MB_ERR_INIT;
+		int asked = 0;
+		assert_int_equal(
+		    mb_html_strip_links(in, strlen(in), &kept, keep_every_url, &asked, &err), 0);
+		if (strcmp(kept.data, in) != 0 || asked == 0)
+			fail_msg(
+			    "case %zu keeping every URL (%d asked):\n got  \"%s\"\n want \"%s\"", i,
+			    asked, kept.data, in);
+		assert_int_equal(
+		    mb_html_strip_links(in, strlen(in), &removed, remove_every_url, &asked, &err),
+		    0);
+		assert_int_equal(mb_html_strip_links(in, strlen(in), &plain, NULL, NULL, &err), 0);
+		if (strcmp(removed.data, plain.data) != 0)
+			fail_msg("case %zu removing every URL:\n got  \"%s\"\n want \"%s\"", i,
+			         removed.data, plain.data);
+		mb_buf_free(&kept);
+		mb_buf_free(&removed);
+		mb_buf_free(&plain);
+	}
+}
+
+static int fail_on_b(void *ctx, const char *url, size_t len)
+{
+	(void)ctx;
+	return memchr(url, 'b', len) ? MB_EDATA : MB_URL_KEEP;
+}
+
+/* A callback value other than 0 and MB_URL_KEEP stops the edit and comes back. */
+static void test_strip_callback_error(void **state)
+{
+	static const char html[] =
+	    "<a href=\"https://a.example/\">a</a><img src=\"https://b.example/\">";
+	static const char text[] = "a https://a.example/ b https://b.example/";
+	struct mb_buf out = MB_BUF_INIT;
+	struct mb_err err = MB_ERR_INIT;
+	(void)state;
+	assert_int_equal(mb_html_strip_links(html, strlen(html), &out, fail_on_b, NULL, &err),
+	                 MB_EDATA);
+	mb_buf_reset(&out);
+	assert_int_equal(mb_textlinks_strip(text, strlen(text), &out, fail_on_b, NULL), MB_EDATA);
+	mb_buf_free(&out);
+}
+
 static void test_strip_refuses_deep_nesting(void **state)
 {
 	struct mb_buf in = MB_BUF_INIT, out = MB_BUF_INIT;
@@ -221,6 +399,33 @@ static void test_strip_text(void **state)
 	}
 }
 
+static void test_strip_text_chooses_urls(void **state)
+{
+	static const struct choice_case cases[] = {
+	    {"Shop: https://a.example/s\nPartner <https://b.example/p> now", "b.example",
+	     "Shop: https://a.example/s\nPartner now"},
+	    {"Shop: https://a.example/s\nPartner <https://b.example/p> now", "a.example",
+	     "Shop:\nPartner <https://b.example/p> now"},
+	    {"a https://a.example/ b https://b.example/", "a.example", "a b https://b.example/"},
+	    {"a https://a.example/ b https://b.example/", "b.example", "a https://a.example/ b"},
+	    {"go https://t.example/c?u=https%3A%2F%2Fb.example%2F now", "b.example", "go now"},
+	    {"go https://t.example/c?u=https%3A%2F%2Fb.example%2F now", "",
+	     "go https://t.example/c?u=https%3A%2F%2Fb.example%2F now"},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct host_choice choice = {cases[i].strip, false, 0};
+		struct mb_buf out = MB_BUF_INIT;
+		assert_int_equal(mb_textlinks_strip(cases[i].in, strlen(cases[i].in), &out,
+		                                    strip_listed, &choice),
+		                 0);
+		if (strcmp(out.data, cases[i].want) != 0)
+			fail_msg("strip text \"%s\" of %s: got \"%s\", want \"%s\"", cases[i].in,
+			         cases[i].strip, out.data, cases[i].want);
+		mb_buf_free(&out);
+	}
+}
+
 static void test_hosts(void **state)
 {
 	static const struct io_case cases[] = {
@@ -278,10 +483,14 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_strip_links),
 	    cmocka_unit_test(test_strip_reports_urls),
+	    cmocka_unit_test(test_strip_chooses_urls),
+	    cmocka_unit_test(test_strip_keep_all_remove_all),
+	    cmocka_unit_test(test_strip_callback_error),
 	    cmocka_unit_test(test_strip_refuses_deep_nesting),
 	    cmocka_unit_test(test_to_text),
 	    cmocka_unit_test(test_find),
 	    cmocka_unit_test(test_strip_text),
+	    cmocka_unit_test(test_strip_text_chooses_urls),
 	    cmocka_unit_test(test_hosts),
 	    cmocka_unit_test(test_is_remote),
 	};

@@ -1101,6 +1101,420 @@ static void test_alternate_domain(void **state)
 	mb_message_free(msg);
 }
 
+/* ---- links-stripped restricted to some link hosts (link-domain bisection) ---- */
+
+#define PARTNER_NEWSLETTER FIXTURE("newsletter-partner.eml")
+
+/* "a,b" -> {"a", "b", NULL}; the caller frees with mb_strv_free. */
+static char **split_hosts(const char *list)
+{
+	size_t n = 1;
+	char **v;
+	for (const char *p = list; *p; p++)
+		n += *p == ',';
+	v = calloc(n + 1, sizeof *v);
+	assert_non_null(v);
+	n = 0;
+	for (const char *p = list; *p;) {
+		size_t len = strcspn(p, ",");
+		v[n] = calloc(len + 1, 1);
+		assert_non_null(v[n]);
+		memcpy(v[n++], p, len);
+		p += len + (p[len] == ',');
+	}
+	return v;
+}
+
+static void build_strip_ok(const struct mb_message *msg, char *const *hosts, struct mb_buf *out)
+{
+	struct mb_variant_opts opts = {new_id, fixed_date, NULL};
+	struct mb_err err = MB_ERR_INIT;
+	int rc = mb_variant_build_strip_hosts(msg, hosts, &opts, out, &err);
+	if (rc != 0)
+		fail_msg("strip hosts of %s: got rc %d (%s), want 0", mb_message_name(msg), rc,
+		         err.message);
+}
+
+/* Link domains a built message carries, found by parsing it again. */
+static char *domains_of_built(const struct mb_buf *built)
+{
+	struct mb_message *parsed = NULL;
+	struct mb_err err = MB_ERR_INIT;
+	char **domains = NULL, *joined;
+	assert_int_equal(mb_message_parse(&parsed, built->data, built->len, "built", &err), 0);
+	assert_int_equal(mb_message_link_domains(parsed, &domains, &err), 0);
+	joined = join_strv(domains);
+	mb_strv_free(domains);
+	mb_message_free(parsed);
+	return joined;
+}
+
+static char **domains_of(const struct mb_message *msg)
+{
+	struct mb_err err = MB_ERR_INIT;
+	char **domains = NULL;
+	assert_int_equal(mb_message_link_domains(msg, &domains, &err), 0);
+	return domains;
+}
+
+/* host equals one of set or ends in "." + one of them */
+static bool under_any(const char *host, char *const *set)
+{
+	for (size_t k = 0; set[k]; k++) {
+		size_t h = strlen(host), n = strlen(set[k]);
+		if (h == n ? strcmp(host, set[k]) == 0
+		           : h > n && host[h - n - 1] == '.' && strcmp(host + h - n, set[k]) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The link domains of all that are not (under) one of set, joined with ",". */
+static char *domains_without(char *const *all, char *const *set)
+{
+	struct mb_buf out = MB_BUF_INIT;
+	for (size_t i = 0; all[i]; i++)
+		if (!under_any(all[i], set))
+			mb_buf_printf(&out, "%s%s", out.len ? "," : "", all[i]);
+	mb_buf_terminate(&out);
+	return mb_buf_steal(&out);
+}
+
+static void test_strip_hosts_link_domains(void **state)
+{
+	static const struct {
+		const char *strip, *want;
+	} cases[] = {
+	    {"", "cdn.shop.example,click.mailer.example,open.mailer.example,www.partner.example,"
+	         "www.shop.example"},
+	    {"open.mailer.example", "cdn.shop.example,click.mailer.example,www.partner.example,"
+	                            "www.shop.example"},
+	    {"click.mailer.example", "cdn.shop.example,open.mailer.example,www.partner.example,"
+	                             "www.shop.example"},
+	    {"www.partner.example", "cdn.shop.example,click.mailer.example,open.mailer.example,"
+	                            "www.shop.example"},
+	    {"www.shop.example", "cdn.shop.example,click.mailer.example,open.mailer.example,"
+	                         "www.partner.example"},
+	    {"cdn.shop.example", "click.mailer.example,open.mailer.example,www.partner.example,"
+	                         "www.shop.example"},
+	    /* whole domains take in their subdomains */
+	    {"shop.example", "click.mailer.example,open.mailer.example,www.partner.example"},
+	    {"mailer.example", "cdn.shop.example,www.partner.example,www.shop.example"},
+	    {"partner.example", "cdn.shop.example,click.mailer.example,open.mailer.example,"
+	                        "www.shop.example"},
+	    {"Shop.Example.", "click.mailer.example,open.mailer.example,www.partner.example"},
+	    {"shop.example,partner.example", "click.mailer.example,open.mailer.example"},
+	    {"shop.example,mailer.example,partner.example", ""},
+	    /* a suffix that is not a whole label, and hosts the message does not link to */
+	    {"hop.example,example.org,mailer", "cdn.shop.example,click.mailer.example,"
+	                                       "open.mailer.example,www.partner.example,"
+	                                       "www.shop.example"},
+	};
+	struct mb_message *msg = load_ok(PARTNER_NEWSLETTER);
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char **hosts = split_hosts(cases[i].strip), *got;
+		struct mb_buf out = MB_BUF_INIT;
+		build_strip_ok(msg, hosts, &out);
+		got = domains_of_built(&out);
+		if (strcmp(got, cases[i].want) != 0)
+			fail_msg("link domains after stripping \"%s\":\n got  %s\n want %s",
+			         cases[i].strip, got, cases[i].want);
+		free(got);
+		mb_buf_free(&out);
+		mb_strv_free(hosts);
+	}
+	mb_message_free(msg);
+}
+
+/* Every subset of the newsletter's link hosts, and of its three domains: the variant keeps
+ * its structure, headers and attachment bytes, and carries exactly the other link hosts. */
+static void test_strip_hosts_every_subset(void **state)
+{
+	static const char *const domains[] = {"mailer.example", "partner.example", "shop.example"};
+	struct mb_message *msg = load_ok(PARTNER_NEWSLETTER);
+	GMimeMessage *orig = gmime_load(PARTNER_NEWSLETTER);
+	char **all = domains_of(msg), *s_orig = structure_of(orig);
+	size_t n = 0;
+	(void)state;
+	while (all[n])
+		n++;
+	assert_int_equal(n, 5);
+	for (int pass = 0; pass < 2; pass++) {
+		size_t members = pass == 0 ? n : 3;
+		for (unsigned mask = 0; mask < 1u << members; mask++) {
+			char *set[6] = {NULL}, *want, *got, *s_built, what[256];
+			struct mb_buf out = MB_BUF_INIT;
+			GMimeMessage *built;
+			size_t k = 0;
+			for (size_t b = 0; b < members; b++)
+				if (mask & 1u << b)
+					set[k++] = pass == 0 ? all[b] : (char *)domains[b];
+			snprintf(what, sizeof what, "stripping %s subset %#x",
+			         pass ? "domain" : "host", mask);
+			build_strip_ok(msg, set, &out);
+			assert_crlf_only(&out, what);
+			built = gmime_parse(out.data, out.len);
+			check_headers(orig, built, what);
+			check_parts_kept(orig, built, what);
+			s_built = structure_of(built);
+			if (strcmp(s_orig, s_built) != 0)
+				fail_msg("%s: structure got %s, want %s", what, s_built, s_orig);
+			want = domains_without(all, set);
+			got = domains_of_built(&out);
+			if (strcmp(got, want) != 0)
+				fail_msg("%s: link domains\n got  %s\n want %s", what, got, want);
+			free(want);
+			free(got);
+			free(s_built);
+			g_object_unref(built);
+			mb_buf_free(&out);
+		}
+	}
+	free(s_orig);
+	g_object_unref(orig);
+	mb_strv_free(all);
+	mb_message_free(msg);
+}
+
+/* The two ends of a bisection: no host stripped is the original variant, byte for byte;
+ * every link host stripped is links-stripped, byte for byte (related-tricks.eml has a
+ * mailto: link, which leads to no host and therefore stays). */
+static void test_strip_hosts_none_and_all(void **state)
+{
+	static const char *const messages[] = {
+	    PARTNER_NEWSLETTER,         EXAMPLE("newsletter.eml"),     EXAMPLE("html-only.eml"),
+	    EXAMPLE("invoice-pdf.eml"), FIXTURE("related-tricks.eml"), FIXTURE("forwarded.eml"),
+	    FIXTURE("japanese.eml"),    FIXTURE("crlf.eml"),
+	};
+	static char *const no_hosts[] = {NULL};
+	(void)state;
+	for (size_t i = 0; i < sizeof messages / sizeof messages[0]; i++) {
+		struct mb_message *msg = load_ok(messages[i]);
+		struct mb_buf original = MB_BUF_INIT, stripped = MB_BUF_INIT, none = MB_BUF_INIT,
+		              null_set = MB_BUF_INIT, every = MB_BUF_INIT;
+		char **all = domains_of(msg);
+		bool mailto = strstr(messages[i], "related-tricks") != NULL;
+		build_ok(msg, MB_VARIANT_ORIGINAL, &original);
+		build_ok(msg, MB_VARIANT_LINKS_STRIPPED, &stripped);
+		build_strip_ok(msg, no_hosts, &none);
+		build_strip_ok(msg, NULL, &null_set);
+		build_strip_ok(msg, all, &every);
+		if (strcmp(none.data, original.data) != 0 ||
+		    strcmp(null_set.data, original.data) != 0)
+			fail_msg("%s: stripping no host differs from the original variant",
+			         messages[i]);
+		if (!mailto && strcmp(every.data, stripped.data) != 0)
+			fail_msg("%s: stripping every link host differs from links-stripped:\n"
+			         "got\n%s\nwant\n%s",
+			         messages[i], every.data, stripped.data);
+		if (mailto && (!strstr(every.data, "<a href=\"mailto:help@sender.example\">") ||
+		               strstr(stripped.data, "mailto:help@sender.example")))
+			fail_msg("%s: the mailto: link should stay only when stripping hosts",
+			         messages[i]);
+		if (mailto) {
+			char *got = domains_of_built(&every);
+			if (strcmp(got, "") != 0)
+				fail_msg("%s: stripping every host left %s", messages[i], got);
+			free(got);
+		}
+		mb_strv_free(all);
+		mb_buf_free(&original);
+		mb_buf_free(&stripped);
+		mb_buf_free(&none);
+		mb_buf_free(&null_set);
+		mb_buf_free(&every);
+		mb_message_free(msg);
+	}
+}
+
+/* The decoded text/html (part 1.1.2.1) of a built newsletter-partner variant, with LF. */
+static void partner_html(const struct mb_buf *built, struct mb_buf *html)
+{
+	GMimeMessage *m = gmime_parse(built->data, built->len);
+	GMimeObject *mixed = g_mime_message_get_mime_part(m);
+	GMimeObject *alt = g_mime_multipart_get_part(GMIME_MULTIPART(mixed), 0);
+	GMimeObject *related = g_mime_multipart_get_part(GMIME_MULTIPART(alt), 1);
+	GMimeObject *part = g_mime_multipart_get_part(GMIME_MULTIPART(related), 0);
+	struct mb_buf decoded = MB_BUF_INIT;
+	decoded_bytes(GMIME_PART(part), &decoded);
+	for (size_t i = 0; i < decoded.len; i++)
+		if (decoded.data[i] != '\r' || i + 1 >= decoded.len || decoded.data[i + 1] != '\n')
+			mb_buf_putc(html, decoded.data[i]);
+	mb_buf_terminate(html);
+	mb_buf_free(&decoded);
+	g_object_unref(m);
+}
+
+/* What stays and what goes, byte for byte, for one host at a time. */
+static void test_strip_hosts_keeps_the_rest(void **state)
+{
+	static const char pixel[] =
+	    "<img src=\"https://open.mailer.example/o/8812/Zk3q.gif\" width=\"1\" height=\"1\" "
+	    "alt=\"\" border=\"0\" style=\"height:1px!important;width:1px!important\">";
+	static const struct {
+		const char *strip;
+		const char *in_html[6];  /* in the decoded HTML of the variant */
+		const char *not_html[4]; /* nowhere in it */
+		const char *in_text[4];  /* in the UTF-8 text of every inline part */
+	} cases[] = {
+	    {"click.mailer.example",
+	     {"<a href=\"https://www.shop.example/?utm_source=newsletter&amp;utm_medium=email\">"
+	      "<img src=\"cid:logo-8812@shop.example\"",
+	      "<img src=\"https://cdn.shop.example/n/8812/hero.jpg\" "
+	      "srcset=\"https://cdn.shop.example/n/8812/hero@2x.jpg 2x\"",
+	      "<v:roundrect xmlns:v=\"urn:schemas-microsoft-com:vml\" style=\"height:44px;",
+	      "<p class=\"button\">Shop the collection</p>",
+	      "<p><img src=\"https://cdn.shop.example/n/8812/partner.png\" alt=\"Partner offer\" "
+	      "width=\"120\"></p>",
+	      pixel},
+	     {"click.mailer", "www.partner.example"},
+	     {"View in your browser:\n\nHello Marta,",
+	      "Manage your subscription: https://www.shop.example/account/newsletter?id=8812",
+	      "Unsubscribe:\n",
+	      "Track your parcel: https://www.partner.example/track?o=20417&c=shop"}},
+	    {"cdn.shop.example",
+	     {".banner { background: #2f3b2f none no-repeat top; }",
+	      "<td class=\"banner\">\n\n</td>",
+	      "<a href=\"https://click.mailer.example/c/8812/2?u=https%3A%2F%2Fwww.partner.example"
+	      "%2Foffer%3Fref%3Dshop\"></a>",
+	      "<td style=\"padding:24px;background-image:none\">", pixel},
+	     {"cdn.shop"},
+	     {"https://click.mailer.example/c/8812/1?u=https%3A%2F%2Fwww.shop.example%2Fautumn"}},
+	    {"www.partner.example",
+	     {"<a href=\"https://click.mailer.example/c/8812/1?u=https%3A%2F%2Fwww.shop.example"
+	      "%2Fautumn%3Futm_source%3Dnewsletter\" style=",
+	      "<p><img src=\"https://cdn.shop.example/n/8812/partner.png\"",
+	      "carrier partner: see the offer.</p>"},
+	     {"partner.example"},
+	     {"carrier partner:\n\n\nManage", "<https://click.mailer.example/u/8812?s=Zk3q>",
+	      "Track your parcel:\n", "Order details: https://www.shop.example/orders/20417"}},
+	};
+	struct mb_message *msg = load_ok(PARTNER_NEWSLETTER);
+	struct mb_buf original = MB_BUF_INIT, orig_html = MB_BUF_INIT;
+	(void)state;
+	build_ok(msg, MB_VARIANT_ORIGINAL, &original);
+	partner_html(&original, &orig_html);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char **hosts = split_hosts(cases[i].strip);
+		struct mb_buf out = MB_BUF_INIT, html = MB_BUF_INIT, text = MB_BUF_INIT;
+		GMimeMessage *built;
+		build_strip_ok(msg, hosts, &out);
+		partner_html(&out, &html);
+		built = gmime_parse(out.data, out.len);
+		all_text(built, &text);
+		for (size_t k = 0; k < 6 && cases[i].in_html[k]; k++)
+			if (!strstr(html.data, cases[i].in_html[k]))
+				fail_msg("stripping %s: HTML lost \"%s\"; it is:\n%s",
+				         cases[i].strip, cases[i].in_html[k], html.data);
+		for (size_t k = 0; k < 4 && cases[i].not_html[k]; k++)
+			if (strstr(html.data, cases[i].not_html[k]))
+				fail_msg("stripping %s: \"%s\" still in the HTML:\n%s",
+				         cases[i].strip, cases[i].not_html[k], html.data);
+		for (size_t k = 0; k < 4 && cases[i].in_text[k]; k++)
+			if (!strstr(text.data, cases[i].in_text[k]))
+				fail_msg("stripping %s: lost \"%s\"; text is:\n%s", cases[i].strip,
+				         cases[i].in_text[k], text.data);
+		g_object_unref(built);
+		mb_buf_free(&out);
+		mb_buf_free(&html);
+		mb_buf_free(&text);
+		mb_strv_free(hosts);
+	}
+	mb_buf_free(&original);
+	mb_buf_free(&orig_html);
+	mb_message_free(msg);
+}
+
+/* Only the tracking pixel's host: the HTML is the original without that one tag, and every
+ * other part (text alternative, logo, attached message) keeps its encoded bytes. */
+static void test_strip_hosts_pixel_only(void **state)
+{
+	static const char pixel[] =
+	    "<img src=\"https://open.mailer.example/o/8812/Zk3q.gif\" width=\"1\" height=\"1\" "
+	    "alt=\"\" border=\"0\" style=\"height:1px!important;width:1px!important\">";
+	static char *const open_host[] = {"open.mailer.example", NULL};
+	struct mb_message *msg = load_ok(PARTNER_NEWSLETTER);
+	struct mb_buf original = MB_BUF_INIT, out = MB_BUF_INIT, orig_html = MB_BUF_INIT,
+	              html = MB_BUF_INIT, want = MB_BUF_INIT;
+	const char *at, *qp_text = "https://click.mailer.example/c/8812/1?u=3Dhttps%3A%2F%2F"
+	                           "www.shop.example%2F=\r\nautumn%3Futm_source%3Dnewsletter\r\n";
+	(void)state;
+	build_ok(msg, MB_VARIANT_ORIGINAL, &original);
+	build_strip_ok(msg, open_host, &out);
+	partner_html(&original, &orig_html);
+	partner_html(&out, &html);
+	at = strstr(orig_html.data, pixel);
+	assert_non_null(at);
+	mb_buf_append(&want, orig_html.data, (size_t)(at - orig_html.data));
+	mb_buf_puts(&want, at + strlen(pixel));
+	if (strcmp(html.data, want.data) != 0)
+		fail_msg("HTML without the pixel:\n got  %s\n want %s", html.data, want.data);
+	if (!strstr(out.data, qp_text))
+		fail_msg("the text alternative was re-encoded: \"%s\" is gone", qp_text);
+	if (strcmp(strstr(out.data, "\r\n--mix-8812\r\nContent-Type: message/rfc822"),
+	           strstr(original.data, "\r\n--mix-8812\r\nContent-Type: message/rfc822")) != 0)
+		fail_msg("the attached message changed");
+	mb_buf_free(&original);
+	mb_buf_free(&out);
+	mb_buf_free(&orig_html);
+	mb_buf_free(&html);
+	mb_buf_free(&want);
+	mb_message_free(msg);
+}
+
+/* A redirect wrapper goes when any host it leads to is stripped, taking the wrapper's own
+ * host with it where no other link carries that host. */
+static void test_strip_hosts_wrapper(void **state)
+{
+	static const char text[] = "From: news@sender.example\r\nTo: a@victim.example\r\n"
+	                           "Subject: w\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+	                           "Shop: https://click.t.example/c?u=https%3A%2F%2Fwww.s.example"
+	                           "%2F\r\nOffer: https://www.p.example/o\r\n";
+	static const struct {
+		const char *strip, *want_domains, *want_body;
+	} cases[] = {
+	    {"www.s.example", "www.p.example", "Shop:\r\nOffer: https://www.p.example/o\r\n"},
+	    {"click.t.example", "www.p.example", "Shop:\r\nOffer: https://www.p.example/o\r\n"},
+	    {"p.example", "click.t.example,www.s.example",
+	     "Shop: https://click.t.example/c?u=https%3A%2F%2Fwww.s.example%2F\r\nOffer:\r\n"},
+	};
+	struct mb_message *msg = NULL;
+	struct mb_err err = MB_ERR_INIT;
+	(void)state;
+	assert_int_equal(mb_message_parse(&msg, text, strlen(text), "wrapper.eml", &err), 0);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char **hosts = split_hosts(cases[i].strip), *got;
+		struct mb_buf out = MB_BUF_INIT;
+		build_strip_ok(msg, hosts, &out);
+		got = domains_of_built(&out);
+		if (strcmp(got, cases[i].want_domains) != 0 ||
+		    strcmp(body_of(out.data), cases[i].want_body) != 0)
+			fail_msg("stripping %s: got domains \"%s\" body \"%s\", want \"%s\" \"%s\"",
+			         cases[i].strip, got, body_of(out.data), cases[i].want_domains,
+			         cases[i].want_body);
+		free(got);
+		mb_buf_free(&out);
+		mb_strv_free(hosts);
+	}
+	mb_message_free(msg);
+}
+
+static void test_strip_hosts_checks_arguments(void **state)
+{
+	static char *const hosts[] = {"www.sender.example", NULL};
+	struct mb_message *msg = load_ok(EXAMPLE("newsletter.eml"));
+	struct mb_buf out = MB_BUF_INIT;
+	struct mb_err err = MB_ERR_INIT;
+	(void)state;
+	assert_int_equal(mb_variant_build_strip_hosts(msg, hosts, NULL, &out, &err), MB_EUSAGE);
+	assert_int_equal(mb_variant_build_strip_hosts(
+	                     msg, hosts, &(struct mb_variant_opts){"<bad", 0, NULL}, &out, &err),
+	                 MB_EUSAGE);
+	mb_buf_free(&out);
+	mb_message_free(msg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1124,6 +1538,13 @@ int main(void)
 	    cmocka_unit_test(test_attachment_bytes_identical),
 	    cmocka_unit_test(test_build_checks_arguments),
 	    cmocka_unit_test(test_plain_text_needs_a_text_body),
+	    cmocka_unit_test(test_strip_hosts_link_domains),
+	    cmocka_unit_test(test_strip_hosts_every_subset),
+	    cmocka_unit_test(test_strip_hosts_none_and_all),
+	    cmocka_unit_test(test_strip_hosts_keeps_the_rest),
+	    cmocka_unit_test(test_strip_hosts_pixel_only),
+	    cmocka_unit_test(test_strip_hosts_wrapper),
+	    cmocka_unit_test(test_strip_hosts_checks_arguments),
 	};
 	g_mime_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -29,6 +29,7 @@ static cJSON *verdict_object(const struct mb_verdict *v)
 	add_str(o, "fault", v->fault);
 	add_str(o, "detail", v->detail);
 	add_str(o, "relation", v->relation);
+	add_str(o, "link_domain", v->link_domain);
 	cJSON_AddNumberToObject(o, "confidence", (double)(long)(v->confidence * 100 + 0.5) / 100);
 	cJSON_AddBoolToObject(o, "unconfirmed", v->unconfirmed);
 	add_str(o, "texts", v->texts);
@@ -125,7 +126,36 @@ static cJSON *send_object(const struct mb_send_row *r)
 	add_str(o, "planned_at", r->planned_at);
 	add_str(o, "sent_at", r->sent_at);
 	add_str(o, "resolved_at", r->resolved_at);
+	if (r->bisect && strchr(r->bisect, '|')) {
+		/* a bisection send: the link domains it went without */
+		cJSON *list = cJSON_AddArrayToObject(o, "without_links_to");
+		for (const char *p = strchr(r->bisect, '|') + 1; list && *p;) {
+			const char *end = strchr(p, ',');
+			size_t len = end ? (size_t)(end - p) : strlen(p);
+			char *host = mb_strndup(p, len);
+			if (host)
+				cJSON_AddItemToArray(list, cJSON_CreateString(host));
+			free(host);
+			p += len + (end ? 1 : 0);
+		}
+	}
 	return o;
+}
+
+/* A message with one link domain needs no bisection: when the links are refused, it is that
+ * domain. */
+static void single_link_domain(struct mb_report_data *d)
+{
+	cJSON *facts, *links;
+	struct mb_verdict *v = &d->verdict;
+
+	if (v->link_domain || !v->detail || strcmp(v->detail, "links") != 0 || !d->run.facts_json)
+		return;
+	facts = cJSON_Parse(d->run.facts_json);
+	links = cJSON_GetObjectItemCaseSensitive(facts, "link_domains");
+	if (cJSON_GetArraySize(links) == 1 && cJSON_IsString(cJSON_GetArrayItem(links, 0)))
+		v->link_domain = mb_strdup(cJSON_GetArrayItem(links, 0)->valuestring);
+	cJSON_Delete(facts);
 }
 
 int mb_report_data_load(struct mb_store *store, int64_t run_id, struct mb_report_data *d,
@@ -141,6 +171,7 @@ int mb_report_data_load(struct mb_store *store, int64_t run_id, struct mb_report
 		mb_store_send_rows_free(d->sends, d->n_sends);
 		return rc;
 	}
+	single_link_domain(d);
 	return 0;
 }
 
@@ -209,6 +240,11 @@ static void print_send(FILE *out, const struct mb_send_row *r)
 		fprintf(out, " at %s", mb_stage_name(r->stage));
 	if (r->reason)
 		fprintf(out, " [%s, %s]", r->reason, mb_fault_name(r->fault));
+	if (r->bisect && strchr(r->bisect, '|')) {
+		fputs(" (bisection: without links to ", out);
+		print_untrusted(out, strchr(r->bisect, '|') + 1, "");
+		fputc(')', out);
+	}
 	fputc('\n', out);
 	if (text) {
 		fputs("       ", out);
@@ -230,6 +266,10 @@ int mb_report_text(struct mb_store *store, int64_t run_id, FILE *out, struct mb_
 	fprintf(out, "Verdict: %s", v->fault);
 	if (v->detail)
 		fprintf(out, " (%s)", v->detail);
+	if (v->link_domain) {
+		fputs(", link domain ", out);
+		print_untrusted(out, v->link_domain, "");
+	}
 	if (v->relation)
 		fprintf(out, ", %s", v->relation);
 	if (v->confidence > 0)

@@ -362,6 +362,10 @@ int mb_report_ticket(struct mb_store *store, int64_t run_id, FILE *out, struct m
 	fprintf(out, "## Verdict\n\n- Fault: **%s**", v->fault);
 	if (v->detail)
 		fprintf(out, ", detail %s", v->detail);
+	if (v->link_domain) {
+		fputs(", refused link domain ", out);
+		put_code(out, v->link_domain);
+	}
 	if (v->relation)
 		fprintf(out, ", %s", v->relation);
 	fputc('\n', out);

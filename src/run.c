@@ -111,6 +111,8 @@ static void run_ctx_clear(struct run_ctx *c)
 	free(c->primary_failed.why);
 	free(c->alternate_failed.why);
 	mb_imap_close(c->imap);
+	for (size_t i = 0; c->plan && i < c->n_plan; i++)
+		free(c->plan[i].bisect);
 	free(c->plan);
 	free(c->token);
 }
@@ -217,7 +219,8 @@ static int prepare_run(struct run_ctx *c, struct mb_err *err)
 }
 
 static int load_obs(struct mb_store *store, int64_t run_id, struct mb_send_row **rows,
-                    struct mb_verdict_obs **obs, size_t *n, struct mb_err *err);
+                    struct mb_verdict_obs **obs, size_t *n, size_t *n_obs, struct mb_err *err);
+static int bisection_state(const struct mb_send_row *rows, size_t n, char ***remaining, int *steps);
 
 static unsigned factor_bits(const struct mb_factors *f)
 {
@@ -262,7 +265,8 @@ static int journal_send(struct run_ctx *c, const struct mb_planned_send *p,
 	row.envelope_from =
 	    mb_run_envelope_sender(mb_run_envelope_template(c->spec, p->variant), key);
 	row.message_id = row.envelope_from ? make_message_id(key, row.envelope_from) : NULL;
-	row.factors = factor_bits(f);
+	row.factors = factor_bits(f) | (p->bisect ? MB_FACTOR_BISECT : 0);
+	row.bisect = p->bisect;
 	if (!row.envelope_from || !row.message_id)
 		rc = mb_err_set(err, MB_ENOMEM, "out of memory");
 	else
@@ -309,6 +313,38 @@ static int journal_plan(struct run_ctx *c, struct mb_err *err)
 static const char *pool_password(const struct run_ctx *c, const struct mb_pool_spec *pool)
 {
 	return pool == &c->spec->alternate ? c->alternate_password : c->primary_password;
+}
+
+/* "a.example,b.example" -> NULL-terminated array (mb_strv_free); "" gives an empty one. */
+static int split_hosts(const char *list, char ***out)
+{
+	size_t n = 1, k = 0;
+	char **v;
+	for (const char *p = list; *p; p++)
+		n += *p == ',';
+	*out = NULL;
+	if (!(v = calloc(n + 1, sizeof *v)))
+		return MB_ENOMEM;
+	for (const char *p = list; *p;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		if (len && !(v[k++] = mb_strndup(p, len))) {
+			mb_strv_free(v);
+			return MB_ENOMEM;
+		}
+		p += len + (end ? 1 : 0);
+	}
+	*out = v;
+	return 0;
+}
+
+/* Appends v[from..to) comma-separated. */
+static int join_hosts(struct mb_buf *b, char *const *v, size_t from, size_t to)
+{
+	int rc = 0;
+	for (size_t i = from; i < to && !rc; i++)
+		rc = mb_buf_printf(b, "%s%s", i > from ? "," : "", v[i]);
+	return rc;
 }
 
 static struct pool_failure *pool_failed(struct run_ctx *c, const struct mb_pool_spec *pool)
@@ -375,7 +411,17 @@ static int submit_one(struct run_ctx *c, const struct mb_planned_send *p,
 	struct mb_buf msg = MB_BUF_INIT;
 	int rc;
 
-	if ((rc = mb_variant_build(c->msg, p->variant, &vo, &msg, err)))
+	if (p->bisect) {
+		char **strip = NULL;
+		if ((rc = split_hosts(strchr(p->bisect, '|') ? strchr(p->bisect, '|') + 1 : "",
+		                      &strip)))
+			return mb_err_set(err, rc, "out of memory");
+		rc = mb_variant_build_strip_hosts(c->msg, strip, &vo, &msg, err);
+		mb_strv_free(strip);
+	} else {
+		rc = mb_variant_build(c->msg, p->variant, &vo, &msg, err);
+	}
+	if (rc)
 		return rc;
 	if ((rc = mb_store_send_set_phase(c->store, row->id, MB_PHASE_SUBMITTING, err))) {
 		mb_buf_free(&msg);
@@ -512,14 +558,14 @@ static int plan_followup(struct run_ctx *c, bool *added, struct mb_err *err)
 	struct mb_verdict_obs *obs;
 	struct mb_followup f;
 	struct mb_planned_send *grown, *p;
-	size_t n;
+	size_t n, n_obs;
 	bool want;
-	int rc = load_obs(c->store, c->run_id, &rows, &obs, &n, err);
+	int rc = load_obs(c->store, c->run_id, &rows, &obs, &n, &n_obs, err);
 
 	*added = false;
 	if (rc)
 		return rc;
-	want = mb_verdict_next_followup(obs, n, &c->traits, plan_uses_alternate(c),
+	want = mb_verdict_next_followup(obs, n_obs, &c->traits, plan_uses_alternate(c),
 	                                c->spec->has_alternate_domain, &f);
 	free(obs);
 	mb_store_send_rows_free(rows, n);
@@ -534,6 +580,7 @@ static int plan_followup(struct run_ctx *c, bool *added, struct mb_err *err)
 	p->variant = f.variant;
 	p->pool = f.alternate_pool ? &c->spec->alternate : &c->spec->primary;
 	p->recipient = c->spec->recipients[0];
+	p->bisect = NULL;
 	if ((rc = mb_store_begin(c->store, err)))
 		return rc;
 	if ((rc = journal_send(c, p, &f.factors, err))) {
@@ -582,6 +629,115 @@ static int finish(struct run_ctx *c, const char *status, struct mb_err *err)
 	return rc;
 }
 
+/* Which pool tells the link domains apart: the one where a message without links passes and
+ * one with links is refused. "either-enough" with the pool means only the alternate pool can;
+ * "both-needed" means only the primary can. */
+static const struct mb_pool_spec *bisection_pool(struct run_ctx *c, const struct mb_verdict *v)
+{
+	if (!v->detail || strcmp(v->detail, "links") != 0 || v->unconfirmed)
+		return NULL;
+	if (!strcmp(v->fault, "content"))
+		return &c->spec->primary;
+	if (!strcmp(v->fault, "ip+content") && v->relation) {
+		if (!strcmp(v->relation, "both-needed"))
+			return &c->spec->primary;
+		return plan_uses_alternate(c) ? &c->spec->alternate : NULL;
+	}
+	return NULL;
+}
+
+/* Link-domain bisection (DESIGN.md, "Which link"): while more than one link domain is suspect,
+ * send links-stripped restricted to half of them. Within max_messages; each step waits for its
+ * outcome. */
+static int run_bisection(struct run_ctx *c, struct mb_err *err)
+{
+	size_t n_hosts = 0;
+	while (c->link_domains && c->link_domains[n_hosts])
+		n_hosts++;
+	if (n_hosts < 2)
+		return 0;
+	while (!stopped(c) && (long)c->n_plan < c->spec->max_messages) {
+		struct mb_send_row *rows;
+		struct mb_verdict v;
+		const struct mb_pool_spec *pool;
+		char **suspects = NULL;
+		size_t n, n_suspects = 0;
+		int steps, rc;
+		struct mb_buf step = MB_BUF_INIT;
+		struct mb_planned_send *grown, *p;
+		struct mb_factors f;
+
+		if ((rc = mb_run_verdict(c->store, c->run_id, &v, err)))
+			return rc;
+		pool = bisection_pool(c, &v);
+		mb_verdict_clear(&v);
+		if (!pool)
+			return 0;
+		if ((rc = mb_store_sends_list(c->store, c->run_id, &rows, &n, err)))
+			return rc;
+		rc = bisection_state(rows, n, &suspects, &steps);
+		/* a step still without evidence: stop rather than guess */
+		for (size_t i = 0; !rc && i < n; i++)
+			if ((rows[i].factors & MB_FACTOR_BISECT) &&
+			    !mb_state_is_final(rows[i].state))
+				rc = 1;
+		mb_store_send_rows_free(rows, n);
+		if (rc) {
+			mb_strv_free(suspects);
+			return rc == 1 ? 0 : mb_err_set(err, rc, "out of memory");
+		}
+		if (!suspects && steps == 0) {
+			if (!(suspects = calloc(n_hosts + 1, sizeof *suspects)))
+				return mb_err_set(err, MB_ENOMEM, "out of memory");
+			for (size_t i = 0; i < n_hosts; i++)
+				if (!(suspects[i] = mb_strdup(c->link_domains[i]))) {
+					mb_strv_free(suspects);
+					return mb_err_set(err, MB_ENOMEM, "out of memory");
+				}
+		}
+		while (suspects && suspects[n_suspects])
+			n_suspects++;
+		if (n_suspects < 2) {
+			mb_strv_free(suspects);
+			return 0;
+		}
+		rc = join_hosts(&step, suspects, 0, n_suspects) || mb_buf_putc(&step, '|') ||
+		     join_hosts(&step, suspects, 0, n_suspects / 2);
+		mb_strv_free(suspects);
+		if (rc || !(grown = realloc(c->plan, (c->n_plan + 1) * sizeof *c->plan))) {
+			mb_buf_free(&step);
+			return mb_err_set(err, MB_ENOMEM, "out of memory");
+		}
+		c->plan = grown;
+		p = &c->plan[c->n_plan];
+		p->seq = (int)c->n_plan + 1;
+		p->variant = MB_VARIANT_LINKS_STRIPPED;
+		p->pool = pool;
+		p->recipient = c->spec->recipients[0];
+		p->bisect = mb_buf_steal(&step);
+		if (!p->bisect)
+			return mb_err_set(err, MB_ENOMEM, "out of memory");
+		f = mb_verdict_factors(MB_VARIANT_ORIGINAL, &c->traits);
+		f.primary_pool = pool == &c->spec->primary;
+		if ((rc = mb_store_begin(c->store, err)))
+			return rc;
+		if ((rc = journal_send(c, p, &f, err))) {
+			mb_store_rollback(c->store);
+			free(p->bisect);
+			return rc;
+		}
+		if ((rc = mb_store_commit(c->store, err)))
+			return rc;
+		c->n_plan++;
+		if (c->opts->progress)
+			fprintf(stderr, "\nmailbisect: bisection send %d: without links to %s\n",
+			        p->seq, strchr(p->bisect, '|') + 1);
+		if ((rc = send_all(c, err)) || (rc = collect_window(c, err)))
+			return rc;
+	}
+	return 0;
+}
+
 /* Sends what the journal still has planned, collects, follows up and records the verdict. A
  * run that fails midway still gets its (incomplete) verdict recorded. */
 static int carry_out(struct run_ctx *c, struct mb_err *err)
@@ -593,6 +749,8 @@ static int carry_out(struct run_ctx *c, struct mb_err *err)
 		rc = collect_window(c, err);
 	if (!rc && !stopped(c))
 		rc = run_followups(c, err);
+	if (!rc && !stopped(c))
+		rc = run_bisection(c, err);
 	done = finish(c,
 	              rc           ? "failed"
 	              : stopped(c) ? "interrupted"
@@ -640,7 +798,9 @@ static int plan_from_journal(struct run_ctx *c, struct mb_err *err)
 	for (size_t i = 0; i < n && !rc; i++) {
 		struct mb_planned_send *p = &plan[i];
 		p->seq = rows[i].seq;
-		if (mb_variant_from_name(rows[i].variant, &p->variant))
+		if (rows[i].bisect && !(p->bisect = mb_strdup(rows[i].bisect)))
+			rc = mb_err_set(err, MB_ENOMEM, "out of memory");
+		else if (mb_variant_from_name(rows[i].variant, &p->variant))
 			rc = mb_err_set(err, MB_EDATA, "run %lld: send %d has unknown variant %s",
 			                (long long)c->run_id, rows[i].seq, rows[i].variant);
 		else if (!strcmp(rows[i].pool, c->spec->primary.name))
@@ -665,6 +825,8 @@ static int plan_from_journal(struct run_ctx *c, struct mb_err *err)
 	}
 	mb_store_send_rows_free(rows, n);
 	if (rc) {
+		for (size_t i = 0; i < n; i++)
+			free(plan[i].bisect);
 		free(plan);
 		return rc;
 	}
@@ -744,9 +906,10 @@ static struct mb_factors factors_from_bits(unsigned bits)
 /* The stored sends of a run as the inference sees them. *rows owns the strings *obs borrows:
  * free both (mb_store_send_rows_free, free). */
 static int load_obs(struct mb_store *store, int64_t run_id, struct mb_send_row **rows,
-                    struct mb_verdict_obs **obs, size_t *n, struct mb_err *err)
+                    struct mb_verdict_obs **obs, size_t *n, size_t *n_obs, struct mb_err *err)
 {
 	int rc = mb_store_sends_list(store, run_id, rows, n, err);
+	*n_obs = 0;
 	if (rc)
 		return rc;
 	*obs = calloc(*n ? *n : 1, sizeof **obs);
@@ -754,9 +917,13 @@ static int load_obs(struct mb_store *store, int64_t run_id, struct mb_send_row *
 		mb_store_send_rows_free(*rows, *n);
 		return mb_err_set(err, MB_ENOMEM, "out of memory");
 	}
-	for (size_t i = 0; i < *n; i++) {
-		struct mb_verdict_obs *o = &(*obs)[i];
+	for (size_t i = 0, k = 0; i < *n; i++) {
+		struct mb_verdict_obs *o;
 		const struct mb_send_row *r = &(*rows)[i];
+		if (r->factors & MB_FACTOR_BISECT) /* carries some links: not a factor point */
+			continue;
+		o = &(*obs)[k++];
+		*n_obs = k;
 		if (mb_variant_from_name(r->variant, &o->variant))
 			o->variant = MB_VARIANT_ORIGINAL;
 		o->factors = factors_from_bits(r->factors);
@@ -769,16 +936,114 @@ static int load_obs(struct mb_store *store, int64_t run_id, struct mb_send_row *
 	return 0;
 }
 
+/* What the bisection sends of a run say: the suspects narrow to the stripped half when a send
+ * passes, to the kept half when it is refused; the domain left alone is the refused one.
+ * *remaining receives the suspects after the last send that gave evidence (caller frees with
+ * mb_strv_free), *steps the number of such sends. */
+static int bisection_state(const struct mb_send_row *rows, size_t n, char ***remaining, int *steps)
+{
+	char **suspects = NULL;
+	int rc = 0;
+
+	*remaining = NULL;
+	*steps = 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		const struct mb_send_row *r = &rows[i];
+		struct mb_verdict_obs o = {0};
+		char **cand = NULL, **stripped = NULL, *bar, *copy;
+		enum mb_obs_class cls;
+
+		if (!(r->factors & MB_FACTOR_BISECT) || !r->bisect ||
+		    !(bar = strchr(r->bisect, '|')))
+			continue;
+		o.state = r->state;
+		o.stage = r->stage;
+		o.fault = r->fault;
+		cls = mb_verdict_classify_obs(&o);
+		if (cls != MB_OBS_PASS && cls != MB_OBS_FAIL)
+			break; /* no evidence (yet): the bisection stops here */
+		if (!(copy = mb_strndup(r->bisect, (size_t)(bar - r->bisect))))
+			return MB_ENOMEM;
+		rc = split_hosts(copy, &cand);
+		free(copy);
+		if (!rc)
+			rc = split_hosts(bar + 1, &stripped);
+		if (!rc) {
+			/* keep, of the candidates, those in (pass) or out of (fail) the stripped
+			 * set */
+			size_t k = 0;
+			for (size_t a = 0; cand[a]; a++) {
+				bool in = false;
+				for (size_t b = 0; stripped[b] && !in; b++)
+					in = !strcmp(cand[a], stripped[b]);
+				if (in == (cls == MB_OBS_PASS))
+					cand[k++] = cand[a];
+				else
+					free(cand[a]);
+			}
+			cand[k] = NULL;
+			mb_strv_free(suspects);
+			suspects = cand;
+			cand = NULL;
+			(*steps)++;
+		}
+		mb_strv_free(cand);
+		mb_strv_free(stripped);
+	}
+	if (rc) {
+		mb_strv_free(suspects);
+		return rc;
+	}
+	*remaining = suspects;
+	return 0;
+}
+
+static int bisection_result(const struct mb_send_row *rows, size_t n, struct mb_verdict *v)
+{
+	char **left;
+	int steps, rc = bisection_state(rows, n, &left, &steps);
+	struct mb_buf b = MB_BUF_INIT;
+
+	if (rc || !left)
+		return rc;
+	if (left[0] && !left[1]) {
+		v->link_domain = mb_strdup(left[0]);
+		if (!v->link_domain ||
+		    mb_buf_printf(&b,
+		                  "%s Link-domain bisection (%d send%s) names %s: the receiver "
+		                  "refuses links to it.",
+		                  v->summary ? v->summary : "", steps, steps == 1 ? "" : "s",
+		                  left[0])) {
+			rc = MB_ENOMEM;
+		} else {
+			free(v->summary);
+			v->summary = mb_buf_steal(&b);
+		}
+	} else if (!left[0] && !mb_buf_printf(&b,
+	                                      "%s Link-domain bisection did not settle: "
+	                                      "the outcomes contradict a single refused "
+	                                      "link domain.",
+	                                      v->summary ? v->summary : "")) {
+		free(v->summary);
+		v->summary = mb_buf_steal(&b);
+	}
+	mb_buf_free(&b);
+	mb_strv_free(left);
+	return rc;
+}
+
 int mb_run_verdict(struct mb_store *store, int64_t run_id, struct mb_verdict *verdict,
                    struct mb_err *err)
 {
 	struct mb_send_row *rows;
 	struct mb_verdict_obs *obs;
-	size_t n;
-	int rc = load_obs(store, run_id, &rows, &obs, &n, err);
+	size_t n, n_obs;
+	int rc = load_obs(store, run_id, &rows, &obs, &n, &n_obs, err);
 	if (rc)
 		return rc;
-	rc = mb_verdict_infer(obs, n, verdict);
+	rc = mb_verdict_infer(obs, n_obs, verdict);
+	if (!rc)
+		rc = bisection_result(rows, n, verdict);
 	free(obs);
 	mb_store_send_rows_free(rows, n);
 	return rc ? mb_err_set(err, rc, "out of memory") : 0;

@@ -19,7 +19,7 @@ struct mb_store {
 	char *path;
 };
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -36,7 +36,8 @@ static const char schema_sql[] =
     "INTEGER,"
     " enhanced_status TEXT, diagnostic TEXT, remote_mta TEXT, source TEXT, reason TEXT,"
     " fault TEXT, matched_by TEXT, relay TEXT, relay_reply TEXT, queue_id TEXT,"
-    " planned_at TEXT NOT NULL, sent_at TEXT, resolved_at TEXT, UNIQUE (run_id, seq));"
+    " planned_at TEXT NOT NULL, sent_at TEXT, resolved_at TEXT, bisect TEXT,"
+    " UNIQUE (run_id, seq));"
     "CREATE TABLE IF NOT EXISTS evidence ("
     " id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id), send_id INTEGER,"
     " kind TEXT NOT NULL, received_at TEXT NOT NULL, body BLOB NOT NULL);"
@@ -95,6 +96,42 @@ static char *column_text(sqlite3_stmt *st, int i)
 	return s ? strdup((const char *)s) : NULL;
 }
 
+/* True when table has column (a store created by a newer schema_sql already has it). */
+static bool has_column(struct mb_store *store, const char *table, const char *column)
+{
+	sqlite3_stmt *st;
+	bool found = false;
+	if (sqlite3_prepare_v2(store->db, "SELECT 1 FROM pragma_table_info(?) WHERE name = ?", -1,
+	                       &st, NULL) != SQLITE_OK)
+		return false;
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC);
+	found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return found;
+}
+
+/* Moves the schema from version `from` to from + 1 in one transaction. */
+static int migrate(struct mb_store *store, int from, const char *table, const char *column,
+                   const char *type, struct mb_err *err)
+{
+	char sql[256];
+	int rc;
+	if (has_column(store, table, column))
+		snprintf(
+		    sql, sizeof sql,
+		    "BEGIN; UPDATE meta SET value = '%d' WHERE key = 'schema_version'; COMMIT;",
+		    from + 1);
+	else
+		snprintf(sql, sizeof sql,
+		         "BEGIN; ALTER TABLE %s ADD COLUMN %s %s;"
+		         " UPDATE meta SET value = '%d' WHERE key = 'schema_version'; COMMIT;",
+		         table, column, type, from + 1);
+	if ((rc = exec_sql(store, sql, err)))
+		exec_sql(store, "ROLLBACK", &(struct mb_err)MB_ERR_INIT);
+	return rc;
+}
+
 static int check_schema(struct mb_store *store, struct mb_err *err)
 {
 	sqlite3_stmt *st;
@@ -111,19 +148,15 @@ static int check_schema(struct mb_store *store, struct mb_err *err)
 	if (version == 0)
 		return exec_sql(
 		    store,
-		    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '2')", err);
+		    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '3')", err);
 	/* version 1 -> 2: the facts of the message under test, for tickets */
-	if (version == 1) {
-		if ((rc = exec_sql(
-		         store,
-		         "BEGIN; ALTER TABLE runs ADD COLUMN facts_json TEXT;"
-		         " UPDATE meta SET value = '2' WHERE key = 'schema_version'; COMMIT;",
-		         err))) {
-			exec_sql(store, "ROLLBACK", &(struct mb_err)MB_ERR_INIT);
-			return rc;
-		}
+	if (version == 1 && !(rc = migrate(store, 1, "runs", "facts_json", "TEXT", err)))
 		version = 2;
-	}
+	/* version 2 -> 3: the link-domain bisection step of a send */
+	if (version == 2 && !(rc = migrate(store, 2, "sends", "bisect", "TEXT", err)))
+		version = 3;
+	if (rc)
+		return rc;
 	if (version != SCHEMA_VERSION)
 		return mb_err_set(err, MB_ECONFIG,
 		                  "%s: store schema version %d is not supported (want %d)",
@@ -396,8 +429,8 @@ int mb_store_send_plan(struct mb_store *store, const struct mb_send_row *send, i
 	now_stamp(stamp, sizeof stamp);
 	if ((rc = prepare(store,
 	                  "INSERT INTO sends (run_id, seq, key, variant, pool, recipient,"
-	                  " envelope_from, message_id, factors, phase, state, planned_at)"
-	                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+	                  " envelope_from, message_id, factors, phase, state, planned_at, bisect)"
+	                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
 	                  &st, err)))
 		return rc;
 	sqlite3_bind_int64(st, 1, send->run_id);
@@ -411,6 +444,7 @@ int mb_store_send_plan(struct mb_store *store, const struct mb_send_row *send, i
 	sqlite3_bind_int(st, 9, (int)send->factors);
 	sqlite3_bind_int(st, 10, MB_PHASE_PLANNED);
 	bind_text(st, 11, stamp);
+	bind_text(st, 12, send->bisect);
 	if ((rc = step_done(store, st, err)))
 		return rc;
 	*send_id = sqlite3_last_insert_rowid(store->db);
@@ -543,13 +577,14 @@ static void read_send_row(sqlite3_stmt *st, struct mb_send_row *r)
 	r->sent_at = column_text(st, 24);
 	r->resolved_at = column_text(st, 25);
 	r->factors = (unsigned)sqlite3_column_int(st, 26);
+	r->bisect = column_text(st, 27);
 }
 
 #define SEND_COLUMNS                                                                               \
 	"SELECT id, run_id, seq, key, variant, pool, recipient, envelope_from,"                    \
 	" message_id, phase, state, stage, smtp_code, enhanced_status, diagnostic,"                \
 	" remote_mta, source, reason, fault, matched_by, relay, relay_reply,"                      \
-	" queue_id, planned_at, sent_at, resolved_at, factors FROM sends "
+	" queue_id, planned_at, sent_at, resolved_at, factors, bisect FROM sends "
 
 /* Reads every row of a prepared send query (finalizes it). */
 static int read_send_rows(struct mb_store *store, sqlite3_stmt *st, struct mb_send_row **rows,
@@ -629,6 +664,7 @@ static void send_row_clear(struct mb_send_row *r)
 	free(r->planned_at);
 	free(r->sent_at);
 	free(r->resolved_at);
+	free(r->bisect);
 }
 
 void mb_store_send_rows_free(struct mb_send_row *rows, size_t n)

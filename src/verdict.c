@@ -510,6 +510,7 @@ void mb_verdict_clear(struct mb_verdict *v)
 	free(v->summary);
 	free(v->next_steps);
 	free(v->alternatives);
+	free(v->link_domain);
 	memset(v, 0, sizeof *v);
 }
 

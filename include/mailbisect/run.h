@@ -18,6 +18,7 @@ struct mb_planned_send {
 	enum mb_variant variant;
 	const struct mb_pool_spec *pool; /* borrowed from the spec */
 	const char *recipient;           /* borrowed from the spec */
+	char *bisect; /* owned: link-domain bisection step ("CANDIDATES|STRIPPED"), else NULL */
 };
 
 /* The sends a spec plans, in the order they go out: round-robin over variants, recipients

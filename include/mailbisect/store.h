@@ -18,6 +18,9 @@ struct mb_store;
 #define MB_FACTOR_LINKS          2u
 #define MB_FACTOR_TEMPLATE       4u
 #define MB_FACTOR_PRIMARY_DOMAIN 8u
+/* A link-domain bisection send: it tells which link domain is refused, and is left out of the
+ * factor inference (it carries some of the links). */
+#define MB_FACTOR_BISECT 16u
 
 /* Journal phase of a send: planned (not yet handed to a transport), submitting (handed over,
  * result unknown: never resend blindly), submitted (the transport answered). */
@@ -49,6 +52,9 @@ struct mb_send_row {
 	char *envelope_from;
 	char *message_id;
 	unsigned factors; /* MB_FACTOR_* bits: the send's point in factor space */
+	char *bisect;     /* bisection sends: "CANDIDATES|STRIPPED", comma-separated host names
+	                     (the domains still suspected, and those this send left out); else
+	                     NULL */
 	enum mb_phase phase;
 	enum mb_state state;
 	enum mb_stage stage;

@@ -41,6 +41,14 @@ check "links: verdict" "$(jget "$work/links.json" 'd["verdict"]["fault"]')" cont
 check "links: detail" "$(jget "$work/links.json" 'd["verdict"]["detail"]')" links
 check "links: links-stripped delivered" \
   "$(jget "$work/links.json" '[s["state"] for s in d["sends"] if s["variant"]=="links-stripped"][0]')" delivered
+# Which link: bisection over the four link domains of the newsletter (cdn.sender.example,
+# click.tracker.example, open.tracker.example, www.sender.example) names the refused one in two
+# sends: without the first half it passes, without cdn.sender.example alone it is refused.
+check "links: bisection names the refused link domain" \
+  "$(jget "$work/links.json" 'd["verdict"]["link_domain"]')" click.tracker.example
+check "links: two bisection sends, stripping half and then a quarter" \
+  "$(jget "$work/links.json" '[(s["without_links_to"], s["state"]) for s in d["sends"] if "without_links_to" in s]')" \
+  '[[["cdn.sender.example", "click.tracker.example"], "delivered"], [["cdn.sender.example"], "bounced"]]'
 check "links: plain-text refused with the receiver's words" \
   "$(jget "$work/links.json" '[s["diagnostic"] for s in d["sends"] if s["variant"]=="plain-text"][0]')" \
   "554 5.7.1 Email rejected due to security policies"

@@ -187,7 +187,7 @@ static void test_plan_interleaved(void **state)
 	assert_non_null(strstr(err.message, "12 sends"));
 }
 
-/* A store written by schema version 1 (no facts column) opens, is migrated to version 2, keeps
+/* A store written by schema version 1 (no facts, no bisect column) opens, is migrated to 3, keeps
  * its runs, and takes facts afterwards. The version-1 schema is written out here as it was. */
 static void test_migrate_v1(void **state)
 {
@@ -198,7 +198,21 @@ static void test_migrate_v1(void **state)
 	    "NULL, spec_path TEXT, spec_json TEXT NOT NULL, domain TEXT NOT NULL, status TEXT NOT "
 	    "NULL, created_at TEXT NOT NULL, finished_at TEXT, verdict_json TEXT);"
 	    "INSERT INTO runs VALUES (1, 'abcd0123', 'old', 'old.json', '{}', 'victim.example', "
-	    "'finished', '2026-01-01T00:00:00+00:00', NULL, NULL);";
+	    "'finished', '2026-01-01T00:00:00+00:00', NULL, NULL);"
+	    "CREATE TABLE sends (id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES "
+	    "runs(id),"
+	    " seq INTEGER NOT NULL, key TEXT NOT NULL UNIQUE, variant TEXT NOT NULL, pool TEXT NOT "
+	    "NULL, recipient TEXT NOT NULL, envelope_from TEXT NOT NULL, message_id TEXT NOT NULL,"
+	    " factors INTEGER NOT NULL, phase INTEGER NOT NULL, state TEXT NOT NULL, stage TEXT,"
+	    " smtp_code INTEGER, enhanced_status TEXT, diagnostic TEXT, remote_mta TEXT, source "
+	    "TEXT, reason TEXT, fault TEXT, matched_by TEXT, relay TEXT, relay_reply TEXT, "
+	    "queue_id "
+	    "TEXT, planned_at TEXT NOT NULL, sent_at TEXT, resolved_at TEXT, UNIQUE (run_id, seq));"
+	    "INSERT INTO sends (run_id, seq, key, variant, pool, recipient, envelope_from, "
+	    "message_id, factors, phase, state, planned_at) VALUES (1, 1, 'abcd0123-1', "
+	    "'original', "
+	    "'pool-a', 'alice@victim.example', 'b@bounces.example', '<m@x.example>', 15, 2, "
+	    "'bounced', '2026-01-01T00:00:00+00:00');";
 	struct mb_err err = MB_ERR_INIT;
 	struct mb_store *s;
 	struct mb_run_row row;
@@ -227,6 +241,16 @@ static void test_migrate_v1(void **state)
 	assert_string_equal(row.name, "old");
 	assert_null(row.facts_json);
 	mb_store_run_row_clear(&row);
+	{
+		struct mb_send_row *sends;
+		size_t n;
+		assert_int_equal(mb_store_sends_list(s, 1, &sends, &n, &err), 0);
+		assert_int_equal(n, 1);
+		assert_string_equal(sends[0].variant, "original");
+		assert_int_equal(sends[0].state, MB_STATE_BOUNCED);
+		assert_null(sends[0].bisect);
+		mb_store_send_rows_free(sends, n);
+	}
 	assert_int_equal(mb_store_run_set_facts(s, 1, "{\"from\":\"a@b.example\"}", &err), 0);
 	assert_int_equal(mb_store_run_get(s, 1, &row, &err), 0);
 	assert_string_equal(row.facts_json, "{\"from\":\"a@b.example\"}");

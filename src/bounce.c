@@ -103,6 +103,21 @@ static int take_dsn(struct mb_dsn *dsn, struct mb_bounce *b)
 	return 0;
 }
 
+/* "\"first.last..\"@example.org" -> "first.last..@example.org": the quotes protect a local
+ * part that is not a dot-atom, the mailbox is the same. In place. */
+static void recipient_unquote(char *a)
+{
+	char *close;
+	size_t n;
+	if (!a || a[0] != '"' || !(close = strstr(a + 1, "\"@")))
+		return;
+	if (memchr(a + 1, ' ', (size_t)(close - a - 1)))
+		return; /* a space needs the quotes */
+	n = strlen(close + 1);
+	memmove(a, a + 1, (size_t)(close - a - 1));
+	memmove(close - 1, close + 1, n + 1);
+}
+
 int mb_bounce_read(const struct mb_rules *rules, const char *data, size_t len,
                    struct mb_bounce **out, struct mb_err *err)
 {
@@ -125,8 +140,11 @@ int mb_bounce_read(const struct mb_rules *rules, const char *data, size_t len,
 		mb_bounce_free(b);
 		return mb_err_set(err, rc, "bounce: out of memory");
 	}
-	for (size_t i = 0; i < b->n_records; i++)
+	for (size_t i = 0; i < b->n_records; i++) {
+		recipient_unquote(b->records[i].recipient);
+		bounce_status_settle(&b->records[i]);
 		bounce_classify(rules, b, &b->records[i]);
+	}
 	*out = b;
 	return 0;
 }

@@ -28,6 +28,101 @@ static bool action_is(const struct mb_bounce_record *r, const char *action)
 	return r->action && mb_str_ieq(r->action, action);
 }
 
+/* Enhanced codes precise enough to name the reason whatever the text says (RFC 3463, RFC
+ * 7505, RFC 7372). The vague ones (x.0.0, x.1.1 sent for rate limits, x.2.0 sent for DMARC,
+ * x.5.x sent for IP blocks, x.7.1) are not here: the text decides those. Some precise codes
+ * are still reused by receivers for a neighbouring case the text names: "yield" lists the
+ * text reasons that keep their word over the code (Microsoft's 5.1.10 "recipient not found",
+ * a 5.6.x content refusal that says spam, a 4.3.2 sent for a connection rate limit). */
+static const struct {
+	const char *code; /* 'x' = class */
+	const char *reason;
+	enum mb_fault fault;
+	const char *yield[3];
+} decisive_statuses[] = {
+    {"x.2.2", "mailboxfull", MB_FAULT_RECIPIENT, {NULL}},
+    {"x.3.4", "mesgtoobig", MB_FAULT_CONTENT, {NULL}},
+    {"x.2.3", "exceedlimit", MB_FAULT_CONTENT, {NULL}},
+    {"x.7.13", "suspend", MB_FAULT_RECIPIENT, {NULL}},
+    {"x.1.6", "hasmoved", MB_FAULT_RECIPIENT, {NULL}},
+    {"x.7.20", "authfailure", MB_FAULT_DOMAIN, {NULL}},
+    {"x.7.21", "authfailure", MB_FAULT_DOMAIN, {NULL}},
+    {"x.7.22", "authfailure", MB_FAULT_DOMAIN, {NULL}},
+    {"x.7.23", "authfailure", MB_FAULT_DOMAIN, {NULL}},
+    {"x.7.24", "authfailure", MB_FAULT_DOMAIN, {NULL}},
+    {"x.7.26", "authfailure", MB_FAULT_DOMAIN, {NULL}},
+    {"x.7.25", "requireptr", MB_FAULT_IP, {NULL}},
+    {"x.1.7", "rejected", MB_FAULT_DOMAIN, {NULL}},
+    {"x.1.8", "rejected", MB_FAULT_DOMAIN, {NULL}},
+    {"x.1.2", "hostunknown", MB_FAULT_RECIPIENT, {NULL}},
+    {"x.3.2", "notaccept", MB_FAULT_RECIPIENT, {"toomanyconn", "speeding", NULL}},
+    {"x.1.10", "notaccept", MB_FAULT_RECIPIENT, {"userunknown", NULL}},
+    {"x.7.27", "notaccept", MB_FAULT_RECIPIENT, {NULL}},
+    {"x.6.0", "contenterror", MB_FAULT_CONTENT, {"spamdetected", "virusdetected", NULL}},
+    {"x.6.1", "contenterror", MB_FAULT_CONTENT, {"spamdetected", "virusdetected", NULL}},
+    {"x.5.3", "toomanyconn", MB_FAULT_TRANSIENT, {NULL}},
+};
+
+static bool code_matches(const char *pattern, const char *status)
+{
+	return status && strcmp(pattern + 1, status + 1) == 0 &&
+	       (status[0] == '4' || status[0] == '5');
+}
+
+/* A decisive code names the reason; only a full mailbox said in words, or a reason the code
+ * yields to, outranks it. */
+static bool decisive_status(const struct mb_bounce_record *r, struct mb_classification *c)
+{
+	for (size_t i = 0; i < sizeof decisive_statuses / sizeof decisive_statuses[0]; i++) {
+		if (!code_matches(decisive_statuses[i].code, r->status))
+			continue;
+		if (strcmp(c->reason, "mailboxfull") == 0)
+			return false;
+		for (size_t k = 0; k < 3 && decisive_statuses[i].yield[k]; k++)
+			if (strcmp(c->reason, decisive_statuses[i].yield[k]) == 0)
+				return false;
+		c->reason = decisive_statuses[i].reason;
+		c->fault = r->status[0] == '4' ? MB_FAULT_TRANSIENT : decisive_statuses[i].fault;
+		c->rule = -1;
+		return true;
+	}
+	return false;
+}
+
+static bool reason_in(const char *reason, const char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i], reason) == 0)
+			return true;
+	return false;
+}
+
+/* Reasons that say nothing about who refused: a refusal at MAIL FROM is then about the
+ * sender, one at the greeting about the connecting host. A security or policy reason is
+ * vague too when only the enhanced code gave it (no rule understood the words). */
+static bool vague(const struct mb_classification *c)
+{
+	static const char *const list[] = {"undefined", "onhold",      "userunknown",
+	                                   "filtered",  "systemerror", "syntaxerror"};
+	static const char *const code_only[] = {"securityerror", "policyviolation"};
+	return reason_in(c->reason, list, sizeof list / sizeof list[0]) ||
+	       (c->rule < 0 &&
+	        reason_in(c->reason, code_only, sizeof code_only / sizeof code_only[0]));
+}
+
+/* Statements that the account does not exist, explicit enough to stand whatever the stage
+ * (a generic "user unknown" after DATA is a filter's answer, these are not). */
+static bool account_missing(const struct mb_bounce_record *r)
+{
+	static const char *const phrases[] = {"doesn't have a", "does not have a",
+	                                      "name is not recognized", "not listed in",
+	                                      "address couldn't be found"};
+	for (size_t i = 0; r->diagnostic && i < sizeof phrases / sizeof phrases[0]; i++)
+		if (mb_str_icontains(r->diagnostic, strlen(r->diagnostic), phrases[i]))
+			return true;
+	return false;
+}
+
 void bounce_classify(const struct mb_rules *rules, const struct mb_bounce *b,
                      struct mb_bounce_record *r)
 {
@@ -51,20 +146,50 @@ void bounce_classify(const struct mb_rules *rules, const struct mb_bounce *b,
 	if (c->rule >= 0 && c->rule < (int)(mb_rules_count(rules) - mb_rules_count(NULL)))
 		return; /* a rule of the user's own file decides alone */
 
+	if (decisive_status(r, c))
+		return;
+	if (r->stage == MB_STAGE_MAIL && vague(c)) {
+		set(c, "rejected", MB_FAULT_DOMAIN, c->hard);
+		return;
+	}
+	if ((r->stage == MB_STAGE_CONNECT || r->stage == MB_STAGE_HELO) &&
+	    (strcmp(c->reason, "undefined") == 0 || (c->rule < 0 && vague(c)))) {
+		set(c, "blocked", MB_FAULT_IP, c->hard);
+		return;
+	}
 	/* a local delivery program (procmail, a pipe) failed: its exit status is no reply */
-	if (r->diagnostic_type && strstr(r->diagnostic_type, "unix")) {
+	if (r->diagnostic_type && strstr(r->diagnostic_type, "unix") &&
+	    strcmp(c->reason, "mailboxfull") != 0) {
 		set(c, "mailererror", MB_FAULT_RECIPIENT, c->hard);
 		return;
 	}
 	/* "user unknown" after the recipient was accepted, or with a status that is not about
 	 * the address, is a filter speaking (Sisimai's "filtered") */
 	if (strcmp(c->reason, "userunknown") == 0 && status_subject(r->status) != 1 &&
-	    r->stage != MB_STAGE_RCPT && r->stage != MB_STAGE_MAIL) {
+	    r->stage != MB_STAGE_RCPT && r->stage != MB_STAGE_MAIL && !account_missing(r)) {
 		c->reason = "filtered";
+		return;
+	}
+	/* a name that does not resolve for now is a network problem, not a missing host */
+	if (strcmp(c->reason, "hostunknown") == 0 &&
+	    ((r->status && r->status[0] == '4') || r->reply_code / 100 == 4)) {
+		set(c, "networkerror", MB_FAULT_TRANSIENT, false);
 		return;
 	}
 	if (strcmp(c->reason, "undefined") == 0 && action_is(r, "delayed")) {
 		set(c, "expired", MB_FAULT_TRANSIENT, false);
 		return;
 	}
+	/* no words understood, but the code's subject still says content or security */
+	if (strcmp(c->reason, "undefined") == 0 && status_subject(r->status) == 6) {
+		set(c, "contenterror", MB_FAULT_CONTENT, c->hard);
+		return;
+	}
+	if (strcmp(c->reason, "undefined") == 0 && status_subject(r->status) == 7) {
+		set(c, "securityerror", MB_FAULT_UNKNOWN, c->hard);
+		return;
+	}
+	/* text that no rule understood: a reason is there, not known (Sisimai's "onhold") */
+	if (strcmp(c->reason, "undefined") == 0 && r->diagnostic && *r->diagnostic)
+		c->reason = "onhold";
 }

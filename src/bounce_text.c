@@ -31,6 +31,7 @@ static const struct {
 	{"text", "protection.outlook.com", "office365"},
 	{"text", "microsoft exchange", "exchange"},
 	{"text", "delivery has failed to these recipients", "exchange"},
+	{"text", "groups.google.com", "googlegroups"},
 	{"from", "googlemail.com", "gmail"},
 	{"from", "google.com", "gmail"},
 	{"from", "yahoo", "yahoo"},
@@ -98,14 +99,21 @@ static const struct {
 	{">>> data", MB_STAGE_DATA},
 	{"bdat command", MB_STAGE_DATA},
 	{"rcpt to", MB_STAGE_RCPT},
+	{"smtp:rcpt", MB_STAGE_RCPT},
 	{"rcpt command", MB_STAGE_RCPT},
-	{"mail from", MB_STAGE_MAIL},
+	{"does not like recipient", MB_STAGE_RCPT},
+	{"mail from:", MB_STAGE_MAIL},
+	{"mail from command", MB_STAGE_MAIL},
 	{"mail command", MB_STAGE_MAIL},
 	{"ehlo command", MB_STAGE_HELO},
+	{"after ehlo ", MB_STAGE_HELO},
+	{"after helo ", MB_STAGE_HELO},
 	{"helo command", MB_STAGE_HELO},
 	{"starttls command", MB_STAGE_HELO},
 	{"auth command", MB_STAGE_AUTH},
 	{"refused to talk to me", MB_STAGE_CONNECT},
+	{"my name was rejected", MB_STAGE_HELO},
+	{"sender was rejected", MB_STAGE_MAIL},
 	{"after initial connection", MB_STAGE_CONNECT},
 	{"greeting", MB_STAGE_CONNECT},
 };
@@ -362,6 +370,31 @@ static bool header_line(const struct line *l)
 	return false;
 }
 
+/* Fields a notice echoes about the message it failed to deliver ("Subject: 'Hello'",
+ * "Date: ..."): two of them in a row do not yet start a returned header block. */
+static bool header_line_weak(const struct line *l)
+{
+	static const char *const weak[] = {"subject:", "date:", "from:", "to:", "reply-to:"};
+	for (size_t i = 0; i < sizeof weak / sizeof weak[0]; i++)
+		if (l->len >= strlen(weak[i]) && strncasecmp(l->s, weak[i], strlen(weak[i])) == 0)
+			return true;
+	return false;
+}
+
+/* The line after the one that ends at q (NULL past the end). */
+static bool line_after(const char *q, const char *end, struct line *next)
+{
+	const char *r = q + (q < end && *q == '\r' && q + 1 < end && q[1] == '\n' ? 2 : 1), *t;
+	if (q >= end || r >= end)
+		return false;
+	t = r;
+	while (t < end && *t != '\n' && *t != '\r')
+		t++;
+	next->s = r;
+	next->len = (size_t)(t - r);
+	return true;
+}
+
 static bool returned_marker(const struct line *l)
 {
 	size_t i = 0;
@@ -398,18 +431,19 @@ static int notice_lines(struct notice *nt)
 		if (returned_marker(&l))
 			break;
 		if (header_line(&l) && nt->n > 0) {
-			/* two header lines in a row: a returned header block */
-			char *r =
-			    q + (q < end && *q == '\r' && q + 1 < end && q[1] == '\n' ? 2 : 1);
-			char *t = r;
-			struct line next;
-			while (t < end && *t != '\n' && *t != '\r')
-				t++;
-			next.s = r;
-			next.len = r < end ? (size_t)(t - r) : 0;
-			if (r < end &&
-			    (header_line(&next) || (next.len && isspace((unsigned char)next.s[0]))))
+			/* two header lines in a row: a returned header block, unless both are
+			 * fields a notice echoes and no third follows */
+			struct line next, third;
+			bool has_next = line_after(q, end, &next);
+			if (has_next && next.len && isspace((unsigned char)next.s[0]))
 				break;
+			if (has_next && header_line(&next)) {
+				if (!header_line_weak(&l) || !header_line_weak(&next))
+					break;
+				if (line_after(next.s + next.len, end, &third) &&
+				    header_line(&third))
+					break;
+			}
 		}
 		if (nt->n == alloc) {
 			struct line *list;
@@ -441,12 +475,16 @@ struct candidate {
 	char address[ADDRESS_MAX + 1];
 	size_t line;   /* where its block starts */
 	bool at_start; /* the line starts with it (a recipient list entry) */
+	bool self;     /* the bounce's own To or Return-Path: a recipient only when no other
+	                * address is named (a message sent to oneself) */
 };
 
 struct reader {
 	struct notice nt;
 	char excluded[MAX_EXCLUDED][ADDRESS_MAX + 1];
 	size_t n_excluded;
+	char self[MAX_EXCLUDED][ADDRESS_MAX + 1];
+	size_t n_self;
 	struct candidate cand[MAX_CANDIDATES];
 	size_t n_cand;
 	char *subject;
@@ -465,6 +503,20 @@ static void exclude(struct reader *r, const char *address)
 {
 	if (address && *address && r->n_excluded < MAX_EXCLUDED && strlen(address) <= ADDRESS_MAX)
 		strcpy(r->excluded[r->n_excluded++], address);
+}
+
+static bool is_self(const struct reader *r, const char *a, size_t n)
+{
+	for (size_t i = 0; i < r->n_self; i++)
+		if (address_equal(a, n, r->self[i]))
+			return true;
+	return false;
+}
+
+static void add_self(struct reader *r, const char *address)
+{
+	if (address && *address && r->n_self < MAX_EXCLUDED && strlen(address) <= ADDRESS_MAX)
+		strcpy(r->self[r->n_self++], address);
 }
 
 /* The line starts with the address, maybe after '<', a quote, or a short label ending in ':'
@@ -523,6 +575,7 @@ static void candidates_find(struct reader *r)
 			r->cand[k].address[b - a] = '\0';
 			r->cand[k].line = li;
 			r->cand[k].at_start = starts_line(l, a);
+			r->cand[k].self = is_self(r, l->s + a, b - a);
 			r->n_cand++;
 		}
 	}
@@ -560,7 +613,7 @@ static size_t reply_prefix(const char *s, size_t len)
  * prefixes of continuation lines of a multi-line reply dropped. */
 static int block_join(const struct notice *nt, size_t first, size_t last, struct mb_buf *out)
 {
-	bool prev_reply = false;
+	char open_code[4] = ""; /* "550" while a "550-" multi-line reply goes on */
 	int rc = 0;
 
 	out->cap = MB_MAX_DIAGNOSTIC_BYTES;
@@ -574,11 +627,17 @@ static int block_join(const struct notice *nt, size_t first, size_t last, struct
 		if (!n)
 			continue;
 		p = reply_prefix(s, n);
-		if (p && prev_reply) {
+		if (p && open_code[0] && strncmp(s, open_code, 3) == 0) {
 			s += p;
 			n -= p;
 		}
-		prev_reply = p > 0 && s[-1] != ' ' ? true : p > 0;
+		open_code[0] = '\0';
+		for (size_t k = 0; k + 4 <= n; k++)
+			if (reply_prefix(s + k, n - k) && s[k + 3] == '-' &&
+			    (k == 0 || s[k - 1] == ' ')) {
+				memcpy(open_code, s + k, 3);
+				open_code[3] = '\0';
+			}
 		if (out->len && (rc = mb_buf_putc(out, ' ')))
 			break;
 		if (out->len + n > MB_MAX_DIAGNOSTIC_BYTES)
@@ -606,18 +665,109 @@ static size_t enhanced_len(const char *s)
 	return i;
 }
 
-/* First enhanced status code in text ("5.1.1", not part of an address or a version). */
-static char *status_in(const char *text)
+/* Length of the enhanced status code at p when it stands alone there (not part of an address,
+ * a version or a number), else 0. */
+static size_t status_at(const char *text, const char *p)
 {
+	bool after_code = p - text >= 4 && p[-1] == '-' && isdigit((unsigned char)p[-2]) &&
+	                  isdigit((unsigned char)p[-3]) && isdigit((unsigned char)p[-4]);
+	if (p != text && !after_code &&
+	    (isalnum((unsigned char)p[-1]) || p[-1] == '.' || p[-1] == '-' || p[-1] == '/' ||
+	     p[-1] == '['))
+		return 0;
+	return enhanced_len(p);
+}
+
+/* Codes that say nothing of their own: X.0.0, and 4.4.7 (a queue giving up, whatever the
+ * receiver last said). */
+static bool status_empty(const char *s, size_t n)
+{
+	return (n == 5 && strncmp(s + 1, ".0.0", 4) == 0) ||
+	       (n == 5 && strncmp(s, "4.4.7", 5) == 0);
+}
+
+/* The enhanced status code of a text: the first one that says something, else the first
+ * empty one ("554 4.4.7 Message expired <421 4.4.2 Connection timed out>" -> 4.4.2). */
+char *bounce_status_in_text(const char *text)
+{
+	const char *empty = NULL;
+	size_t empty_len = 0;
+	if (!text)
+		return NULL;
 	for (const char *p = text; *p; p++) {
-		size_t n;
-		if (p != text && (isalnum((unsigned char)p[-1]) || p[-1] == '.' || p[-1] == '-' ||
-		                  p[-1] == '/' || p[-1] == '['))
+		size_t n = status_at(text, p);
+		if (!n)
 			continue;
-		if ((n = enhanced_len(p)))
+		if (!status_empty(p, n))
 			return mb_strndup(p, n);
+		if (!empty) {
+			empty = p;
+			empty_len = n;
+		}
+		p += n - 1;
 	}
-	return NULL;
+	return empty ? mb_strndup(empty, empty_len) : NULL;
+}
+
+/* Report Status fields that defer to the code of the reply they quote: queue and system
+ * codes, and protocol codes sent for refusals of every kind. 'x' = class. */
+static const char *const status_field_deferring[] = {"4.4.7", "4.7.0", "5.3.", "x.5.1",
+                                                     "x.5.2", "x.5.4", "x.5.5"};
+
+static bool status_says_little(const char *s)
+{
+	return strstr(s, ".0") != NULL;
+}
+
+/* Which of the report's Status field and the code quoted in the reply names the case better;
+ * the reply code's class settles a disagreement on the class. */
+static const char *status_prefer(const char *field, const char *quoted, int reply_code)
+{
+	char klass = reply_code ? (char)('0' + reply_code / 100) : '\0';
+
+	if (!field || strlen(field) < 5)
+		return quoted ? quoted : field;
+	if (!quoted || strlen(quoted) < 5 || strcmp(field, quoted) == 0)
+		return field;
+	if (klass && field[0] != quoted[0]) {
+		if (field[0] == klass)
+			return field;
+		if (quoted[0] == klass)
+			return quoted;
+	}
+	if (strcmp(field + 1, ".0.0") == 0)
+		return strcmp(quoted + 1, ".0.0") == 0 ? field : quoted;
+	if (status_says_little(field) && !status_says_little(quoted))
+		return quoted;
+	if (strcmp(quoted + 1, ".0.0") == 0)
+		return field;
+	for (size_t i = 0; i < sizeof status_field_deferring / sizeof status_field_deferring[0];
+	     i++) {
+		const char *d = status_field_deferring[i];
+		if (d[0] == 'x' ? strncmp(field + 1, d + 1, strlen(d) - 1) == 0
+		                : strncmp(field, d, strlen(d)) == 0)
+			return quoted;
+	}
+	if (strcmp(field, "5.1.1") == 0)
+		return status_says_little(quoted) || strncmp(quoted, "5.5.", 4) == 0 ? field
+		                                                                     : quoted;
+	if (strcmp(field, "5.1.3") == 0 && strncmp(quoted, "5.7.", 4) == 0)
+		return quoted;
+	return field;
+}
+
+int bounce_status_settle(struct mb_bounce_record *rec)
+{
+	char *quoted = bounce_status_in_text(rec->diagnostic);
+	const char *best = status_prefer(rec->status, quoted, rec->reply_code);
+
+	if (best == quoted && quoted) {
+		free(rec->status);
+		rec->status = quoted;
+		return 0;
+	}
+	free(quoted);
+	return 0;
 }
 
 /* Reply code: "said: 550", "host x [ip]: 550", "<<< 550", or a line-leading "550 " / "550-"
@@ -675,12 +825,12 @@ static int record_fill(struct mb_bounce_record *rec, const struct notice *nt, si
 		last = first + BLOCK_MAX_LINES;
 	if ((rc = block_join(nt, first, last, &block)))
 		goto out;
+	if (rec->stage == MB_STAGE_UNKNOWN && block.data)
+		rec->stage = stage_in_text(block.data);
 	if (!rec->diagnostic && block.len)
 		rec->diagnostic = mb_buf_steal(&block);
 	if (!rec->diagnostic)
 		goto out;
-	if (!rec->status)
-		rec->status = status_in(rec->diagnostic); /* NULL also when memory is short */
 	if (!rec->reply_code)
 		rec->reply_code = code_in_text(rec->diagnostic);
 	if (rec->stage == MB_STAGE_UNKNOWN)
@@ -696,8 +846,8 @@ static void block_of(const struct reader *r, const struct candidate *c, size_t *
 	*first = c ? c->line : 0;
 	*last = r->nt.n;
 	for (size_t i = 0; c && i < r->n_cand; i++)
-		if (&r->cand[i] != c && r->cand[i].at_start && r->cand[i].line > *first &&
-		    r->cand[i].line < *last)
+		if (&r->cand[i] != c && r->cand[i].at_start && !r->cand[i].self &&
+		    r->cand[i].line > *first && r->cand[i].line < *last)
 			*last = r->cand[i].line;
 }
 
@@ -766,7 +916,7 @@ static int feedback_read(struct parts *p, struct mb_bounce *b)
 		line[n] = '\0';
 		mb_str_trim(line);
 		if (mb_str_istarts(line, "Feedback-Type:")) {
-			snprintf(type, sizeof type, "%s", line + 14);
+			snprintf(type, sizeof type, "%.*s", (int)sizeof type - 1, line + 14);
 			mb_str_trim(type);
 		} else if (mb_str_istarts(line, "Original-Rcpt-To:") ||
 		           mb_str_istarts(line, "Removal-Recipient:")) {
@@ -831,8 +981,16 @@ static bool looks_like_bounce(GMimeMessage *m, const struct reader *r)
 	const char *from = header(m, "From");
 	const char *subject = r->subject;
 
+	/* the wording of notices whose sender and subject say nothing ("Re: ...") */
+	static const char *const texts[] = {
+	    "error message below",           "could not be delivered to", "was not delivered to",
+	    "following recipients returned", "wasn't able to deliver",    "could not deliver"};
+
 	if (header(m, "X-Failed-Recipients"))
 		return true;
+	for (size_t i = 0; r->nt.text.data && i < sizeof texts / sizeof texts[0]; i++)
+		if (mb_str_icontains(r->nt.text.data, r->nt.text.len, texts[i]))
+			return true;
 	for (size_t i = 0; from && i < sizeof senders / sizeof senders[0]; i++)
 		if (mb_str_icontains(from, strlen(from), senders[i]))
 			return true;
@@ -867,7 +1025,25 @@ static void provider_find(GMimeMessage *m, const struct reader *r, struct mb_bou
 
 /* ---- The notification as a whole --------------------------------------------------------- */
 
-static int notice_load(struct parts *p, GMimeMessage *m, struct notice *nt)
+/* The raw body after the message header, for a MIME structure that hides the text (a
+ * multipart whose boundary parameter was not folded into its Content-Type). */
+static int raw_body(const char *data, size_t len, struct mb_buf *out)
+{
+	for (size_t i = 0; i + 1 < len; i++) {
+		size_t skip = data[i] == '\n' && data[i + 1] == '\n'                ? 2
+		              : i + 3 < len && memcmp(data + i, "\r\n\r\n", 4) == 0 ? 4
+		                                                                    : 0;
+		if (skip) {
+			size_t n = len - i - skip;
+			return mb_buf_append(out, data + i + skip,
+			                     n > NOTICE_MAX_BYTES ? NOTICE_MAX_BYTES : n);
+		}
+	}
+	return 0;
+}
+
+static int notice_load(struct parts *p, GMimeMessage *m, const char *data, size_t len,
+                       struct notice *nt)
 {
 	GMimeObject *body = g_mime_message_get_mime_part(m);
 	int rc = 0;
@@ -884,6 +1060,9 @@ static int notice_load(struct parts *p, GMimeMessage *m, struct notice *nt)
 	}
 	if (!rc && !nt->text.len && body && GMIME_IS_PART(body) && !p->feedback)
 		rc = part_text(body, &nt->text);
+	if (!rc && !nt->text.len && body && GMIME_IS_MULTIPART(body) && !p->feedback &&
+	    !p->returned && !p->returned_headers)
+		rc = raw_body(data, len, &nt->text);
 	if (!rc)
 		rc = mb_buf_terminate(&nt->text);
 	return rc ? rc : notice_lines(nt);
@@ -897,13 +1076,16 @@ static int ndr_read(struct reader *r, struct parts *p, GMimeMessage *m, struct m
 
 	if (failed)
 		rc = add_recipient_list(b, failed, false);
-	if (!rc && !b->n_records) {
-		bool any_start = false;
+	for (int pass = 0; pass < 2 && !rc && !b->n_records; pass++) {
+		/* first the addresses that are not the bounce's own, then (a message sent to
+		 * oneself) those listed at the start of a line */
+		bool want_self = pass == 1, any_start = false;
 		for (size_t i = 0; i < r->n_cand; i++)
-			any_start |= r->cand[i].at_start;
+			any_start |= r->cand[i].at_start && r->cand[i].self == want_self;
 		for (size_t i = 0; i < r->n_cand && !rc; i++) {
 			struct mb_bounce_record *rec;
-			if (any_start && !r->cand[i].at_start)
+			if (r->cand[i].self != want_self || (any_start && !r->cand[i].at_start) ||
+			    (want_self && !r->cand[i].at_start))
 				continue;
 			rc = add_recipient(b, r->cand[i].address, strlen(r->cand[i].address), &rec);
 		}
@@ -921,19 +1103,63 @@ static int ndr_read(struct reader *r, struct parts *p, GMimeMessage *m, struct m
 }
 
 /* Fills each record's missing text from the notification. */
+/* A whole mailbox address (not "@relay:user@host" or "@domain"). */
+static bool mailbox_complete(const char *a)
+{
+	const char *at = a ? strrchr(a, '@') : NULL;
+	return at && at != a && a[0] != '@' && at[1] && strchr(at, '.') && !strchr(a, ':');
+}
+
+/* A report whose recipient field holds no whole address, with one address the notice lists:
+ * that one. */
+static int recipient_repair(const struct reader *r, struct mb_bounce *b,
+                            struct mb_bounce_record *rec)
+{
+	const struct candidate *only = NULL;
+	char *copy;
+	if (b->n_records != 1 || !rec->recipient || mailbox_complete(rec->recipient))
+		return 0;
+	for (size_t i = 0; i < r->n_cand; i++) {
+		if (!r->cand[i].at_start || r->cand[i].self)
+			continue;
+		if (only && !mb_str_ieq(only->address, r->cand[i].address))
+			return 0;
+		only = &r->cand[i];
+	}
+	if (!only)
+		return 0;
+	if (!(copy = mb_strdup(only->address)))
+		return MB_ENOMEM;
+	free(rec->recipient);
+	rec->recipient = copy;
+	return 0;
+}
+
 static int records_fill(struct reader *r, struct mb_bounce *b)
 {
 	int rc = 0;
 	for (size_t i = 0; i < b->n_records && !rc; i++) {
 		struct mb_bounce_record *rec = &b->records[i];
-		const struct candidate *c = candidate_of(r, rec->recipient);
+		const struct candidate *c;
 		size_t first, last;
+		if ((rc = recipient_repair(r, b, rec)))
+			break;
+		c = candidate_of(r, rec->recipient);
 		if (!c && b->n_records > 1 && rec->diagnostic)
 			continue;
 		block_of(r, c, &first, &last);
 		if (c && !c->at_start && b->kind != MB_BOUNCE_DSN)
 			first = first > 2 ? first - 2 : 0; /* "... to\n  <address>:" */
 		rc = record_fill(rec, &r->nt, first, last);
+		/* one recipient, and its block quotes no reply: the reply may stand before the
+		 * address ("Could not be delivered because of 550 5.1.1 ... recipients: a@b") */
+		if (!rc && b->kind == MB_BOUNCE_NDR && b->n_records == 1 && first > 0 &&
+		    !rec->status && !rec->reply_code) {
+			free(rec->diagnostic);
+			rec->diagnostic = NULL;
+			rec->stage = MB_STAGE_UNKNOWN;
+			rc = record_fill(rec, &r->nt, 0, r->nt.n);
+		}
 	}
 	return rc;
 }
@@ -961,7 +1187,7 @@ int bounce_read_text(const char *data, size_t len, struct mb_bounce *b)
 	}
 	r->subject = (char *)header(m, "Subject");
 	parts_walk(&p, g_mime_message_get_mime_part(m), 0);
-	if ((rc = notice_load(&p, m, &r->nt)))
+	if ((rc = notice_load(&p, m, data, len, &r->nt)))
 		goto out;
 	{
 		char a[ADDRESS_MAX + 1];
@@ -969,9 +1195,9 @@ int bounce_read_text(const char *data, size_t len, struct mb_bounce *b)
 		exclude(r, a);
 		strcpy(r->from, a);
 		header_address(header(m, "To"), a, sizeof a);
-		exclude(r, a);
+		add_self(r, a);
 		header_address(header(m, "Return-Path"), a, sizeof a);
-		exclude(r, a);
+		add_self(r, a);
 		if (p.returned) {
 			header_address(header(p.returned, "From"), a, sizeof a);
 			exclude(r, a);
@@ -987,6 +1213,9 @@ int bounce_read_text(const char *data, size_t len, struct mb_bounce *b)
 			rc = feedback_read(&p, b);
 		goto out;
 	}
+	if (b->kind == MB_BOUNCE_NONE && r->nt.text.data &&
+	    ((rc = bounce_read_json(r->nt.text.data, r->nt.text.len, b)) || b->n_records))
+		goto out;
 	if (b->kind == MB_BOUNCE_NONE && is_autoreply(m) && !looks_like_bounce(m, r)) {
 		struct mb_bounce_record *rec;
 		if (*r->from && !(rc = add_recipient(b, r->from, strlen(r->from), &rec)) && rec)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cjson/cJSON.h>
 
@@ -16,9 +17,10 @@
 #include "mailbisect/str.h"
 #include "classify_rules.h"
 
-#define N_RULES        (sizeof classify_rules / sizeof classify_rules[0])
-#define N_STATUS_RULES (sizeof classify_status_rules / sizeof classify_status_rules[0])
-#define ENHANCED_MAX   16
+#define N_RULES          (sizeof classify_rules / sizeof classify_rules[0])
+#define N_STATUS_RULES   (sizeof classify_status_rules / sizeof classify_status_rules[0])
+#define N_PROVIDER_CODES (sizeof classify_provider_codes / sizeof classify_provider_codes[0])
+#define ENHANCED_MAX     16
 
 /* The reply as the rules see it (see struct classify_rule). */
 struct reply_text {
@@ -569,6 +571,75 @@ static void apply_rule(const struct classify_rule *r, int index, enum mb_stage s
 		out->hard = out->fault != MB_FAULT_TRANSIENT;
 }
 
+/* ---- Provider codes ------------------------------------------------------------------------- */
+
+#define PROVIDER_CODE_MAX 24
+
+/* The code written after a label at p: letters, digits, '_' and '-', lower case, into out. */
+static size_t provider_code_token(const char *p, char *out, size_t size)
+{
+	size_t n = 0;
+	while ((isalnum((unsigned char)p[n]) || p[n] == '_' || p[n] == '-') && n + 1 < size) {
+		out[n] = (char)tolower((unsigned char)p[n]);
+		n++;
+	}
+	out[n] = '\0';
+	return n;
+}
+
+/* The number that ends a code ("004_405" -> 405, "in-1310" -> 1310), or -1. */
+static int provider_code_number(const char *token, size_t len)
+{
+	size_t end = len, start;
+	int number = 0;
+	if (end == 0 || !isdigit((unsigned char)token[end - 1]))
+		return -1;
+	start = end;
+	while (start > 0 && isdigit((unsigned char)token[start - 1]) && end - start < 4)
+		start--;
+	for (size_t i = start; i < end; i++)
+		number = number * 10 + (token[i] - '0');
+	return start == end ? -1 : number;
+}
+
+static bool provider_code_word(const char *pattern, const char *token)
+{
+	size_t n = strlen(pattern);
+	if (n && pattern[n - 1] == '*')
+		return strncmp(pattern, token, n - 1) == 0;
+	return strcmp(pattern, token) == 0;
+}
+
+/* The first documented provider code in the text, as an index into classify_provider_codes,
+ * or -1. */
+static long provider_code_find(const char *text)
+{
+	for (const char *p = text; *p; p++) {
+		if (!boundary_before(text, p) || !isalpha((unsigned char)*p))
+			continue;
+		for (size_t i = 0; i < N_PROVIDER_CODES; i++) {
+			const char *label = classify_provider_codes[i].label;
+			size_t n = strlen(label), len;
+			char token[PROVIDER_CODE_MAX];
+			int number;
+			if (strncasecmp(p, label, n) != 0)
+				continue;
+			if (!(len = provider_code_token(p + n, token, sizeof token)))
+				continue;
+			if (classify_provider_codes[i].word) {
+				if (provider_code_word(classify_provider_codes[i].word, token))
+					return (long)i;
+				continue;
+			}
+			number = provider_code_number(token, len);
+			if (number >= classify_provider_codes[i].low &&
+			    number <= classify_provider_codes[i].high)
+				return (long)i;
+		}
+	}
+	return -1;
+}
+
 void mb_classify_reply_provider(const struct mb_rules *rules, const char *provider,
                                 enum mb_stage stage, int code, const char *enhanced,
                                 const char *text, struct mb_classification *out)
@@ -576,7 +647,7 @@ void mb_classify_reply_provider(const struct mb_rules *rules, const char *provid
 	struct reply_text *rt;
 	char status[ENHANCED_MAX];
 	size_t n_loaded = rules ? rules->n_loaded : 0;
-	long hit;
+	long hit, code_hit;
 	int klass;
 
 	if ((unsigned)stage >= MB_STAGE_COUNT)
@@ -612,6 +683,12 @@ void mb_classify_reply_provider(const struct mb_rules *rules, const char *provid
 	                  code ? code : klass * 100, status, rt);
 	if (hit >= 0) {
 		apply_rule(&rules->loaded[hit], (int)hit, stage, klass, out);
+	} else if ((code_hit = provider_code_find(text)) >= 0) {
+		struct classify_rule r = {0};
+		r.reason = classify_provider_codes[code_hit].reason;
+		r.fault = classify_provider_codes[code_hit].fault;
+		apply_rule(&r, (int)(n_loaded + N_RULES), stage, klass, out);
+		hit = code_hit;
 	} else if ((hit = first_match(classify_rules, N_RULES, provider, stage,
 	                              code ? code : klass * 100, status, rt)) >= 0) {
 		apply_rule(&classify_rules[hit], (int)(n_loaded + (size_t)hit), stage, klass, out);

@@ -38,6 +38,8 @@ struct classify_rule {
 #define STAGE(s) (1u << MB_STAGE_##s)
 /* Stages before the message is sent: a refusal there cannot be about the content. */
 #define PRE_DATA (STAGE(CONNECT) | STAGE(HELO) | STAGE(MAIL) | STAGE(RCPT))
+/* Every stage but MAIL FROM, unknown included. */
+#define NOT_MAIL ((PRE_DATA & ~STAGE(MAIL)) | STAGE(DATA) | STAGE(AUTH) | STAGE(UNKNOWN))
 #define ANY_CODE 0, 0
 
 #define F_IP MB_FAULT_IP
@@ -57,6 +59,10 @@ struct classify_rule {
 #define NOT(...) {__VA_ARGS__}
 
 static const struct classify_rule classify_rules[] = {
+	/* -- Formats that say what happened by who sends them: a Google Groups refusal is the
+	 * group's posting policy, in any language. */
+	{0, ANY_CODE, NULL, {NULL}, {NULL}, "rejected", F_RECIPIENT, "googlegroups"},
+
 	/* -- Our own side: the account, the relay, the client. Replies at AUTH, and the AUTH
 	 * reply codes 530-535 (RFC 4954), are about our credentials whatever they say (not the
 	 * enhanced codes alone: 5.7.9 also means "policy" at Yahoo). Microsoft's 5.7.7xx are the
@@ -65,6 +71,8 @@ static const struct classify_rule classify_rules[] = {
 	TEXT("failedstarttls", F_SENDER, "tls required"),
 	TEXT("failedstarttls", F_SENDER, "requires tls"),
 	TEXT("failedstarttls", F_SENDER, "encryption required"),
+	TEXT("failedstarttls", F_SENDER, "not support tls"),
+	TEXT("failedstarttls", F_SENDER, "not support starttls"),
 	{STAGE(AUTH), ANY_CODE, NULL, {NULL}, {NULL}, "securityerror", F_SENDER, NULL},
 	{0, 530, 535, NULL, {NULL}, {NULL}, "securityerror", F_SENDER, NULL},
 	CODE("x.7.57", "securityerror", F_SENDER),  /* Microsoft: client was not authenticated */
@@ -74,6 +82,10 @@ static const struct classify_rule classify_rules[] = {
 	TEXT("securityerror", F_SENDER, "unauthenticated sender"),
 	TEXT("securityerror", F_SENDER, "smtp authentication"),
 	TEXT("rejected", F_SENDER, "not owned by"),        /* Postfix sender login mismatch */
+	/* an ESP that will not send for an address or domain it has not verified is a relay
+	 * refusing us (Sisimai's "norelaying"), still our own side's fault */
+	TEXT("norelaying", F_SENDER, "address is not verified"),
+	TEXT("norelaying", F_SENDER, "identities failed the check"),
 	TEXT("rejected", F_SENDER, "not verified"),        /* ESP: sender identity not verified */
 	TEXT("suppressed", F_SENDER, "suppression list"),
 	TEXT("suppressed", F_SENDER, "address is suppressed"),
@@ -114,7 +126,19 @@ static const struct classify_rule classify_rules[] = {
 	TEXT("filtered", F_RECIPIENT, "not allowed to receive"),
 	TEXT("filtered", F_RECIPIENT, "recipient preferences"),
 
+	/* -- A lookup that failed for now ("Host not found, try again"): the network, not a
+	 * missing domain. */
+	TEXT("networkerror", F_TRANSIENT, "name service error", "try again"),
+	TEXT("networkerror", F_TRANSIENT, "host name lookup failure"),
+	TEXT("networkerror", F_TRANSIENT, "dns query failed"),
+	/* the receiver's own directory (LDAP) is down */
+	TEXT("systemerror", F_TRANSIENT, "ldap server"),
+	TEXT_4XX("systemerror", F_TRANSIENT, "could not load"),
+
 	/* -- The recipient does not exist or cannot receive. */
+	TEXT("hostunknown", F_RECIPIENT, "domain does not exist"),
+	TEXT("hostunknown", F_RECIPIENT, "dns lookup failure"),
+	TEXT("mailererror", F_RECIPIENT, "pipe to |"),
 	TEXT("userunknown", F_RECIPIENT, "user unknown"),
 	TEXT("userunknown", F_RECIPIENT, "unknown user"),
 	TEXT("userunknown", F_RECIPIENT, "no such user"),
@@ -132,16 +156,25 @@ static const struct classify_rule classify_rules[] = {
 	TEXT("userunknown", F_RECIPIENT, "no mailbox"),
 	TEXT("userunknown", F_RECIPIENT, "recipient address syntax"),
 	TEXT("userunknown", F_RECIPIENT, "recipient address rejected", "access denied"),
+	/* a bare "Recipient address rejected." at RCPT TO: the address itself was refused */
+	TEXT_AT(STAGE(RCPT), "userunknown", F_RECIPIENT, "recipient address rejected."),
 	TEXT("userunknown", F_RECIPIENT, "not exist"),
 	TEXT("userunknown", F_RECIPIENT, "doesn't have a", "account"),
 	TEXT("userunknown", F_RECIPIENT, "no longer", "address"),
 	TEXT("userunknown", F_RECIPIENT, "no longer", "server"),
+	TEXT("userunknown", F_RECIPIENT, "address couldn't be found"),
+	TEXT("userunknown", F_RECIPIENT, "not listed in", "directory"),
+	TEXT("userunknown", F_RECIPIENT, "not listed in", "address book"),
+	TEXT("userunknown", F_RECIPIENT, "invalid", "userid"),
 	TEXT("mailboxfull", F_RECIPIENT, "mailbox full"),
 	TEXT("mailboxfull", F_RECIPIENT, "mailbox is full"),
 	TEXT("mailboxfull", F_RECIPIENT, "over quota"),
 	TEXT("mailboxfull", F_RECIPIENT, "mailbox", "quota"),
 	TEXT("mailboxfull", F_RECIPIENT, "insufficient storage"),
 	TEXT("mailboxfull", F_RECIPIENT, "disk quota"),
+	TEXT("mailboxfull", F_RECIPIENT, "mailbox exceeds"),
+	TEXT("mailboxfull", F_RECIPIENT, "folder is full"),
+	TEXT_NOT("mailboxfull", F_RECIPIENT, NOT("rate", "sending", "connection"), "mailbox", "exceeded"),
 	TEXT_NOT("mailboxfull", F_RECIPIENT, NOT("send"), "quota exceeded"),
 	TEXT("systemfull", F_TRANSIENT, "disk space"),
 	TEXT("suspend", F_RECIPIENT, "mailbox", "disabled"),
@@ -166,11 +199,13 @@ static const struct classify_rule classify_rules[] = {
 	TEXT("norelaying", F_RECIPIENT, "relay not permitted"),
 	TEXT("norelaying", F_RECIPIENT, "not permitted to relay"),
 	TEXT("norelaying", F_RECIPIENT, "unable to relay"),
+	TEXT("norelaying", F_RECIPIENT, "no relaying"),
+	/* a hop count exceeded names the loop's effect on the way (RFC 3463 x.4.6) */
+	TEXT("networkerror", F_RECIPIENT, "too many hops"),
+	TEXT("networkerror", F_RECIPIENT, "hop count"),
 	TEXT("systemerror", F_RECIPIENT, "loops back"),
 	TEXT("systemerror", F_RECIPIENT, "mail loop"),
-	TEXT("systemerror", F_RECIPIENT, "too many hops"),
-	TEXT("systemerror", F_RECIPIENT, "hop count"),
-	TEXT("systemerror", F_RECIPIENT, "routing loop"),
+	TEXT("networkerror", F_RECIPIENT, "routing loop"),
 
 	/* -- The message's format (precise statements, so before the words "DKIM" or "spam"
 	 * they may contain; classify.c makes them "unknown" before DATA like all content). */
@@ -181,8 +216,6 @@ static const struct classify_rule classify_rules[] = {
 	TEXT("notcompliantrfc", F_CONTENT, "duplicate header"),
 	TEXT("notcompliantrfc", F_CONTENT, "multiple", "header"),
 	TEXT("notcompliantrfc", F_CONTENT, "multiple addresses in from"),
-	TEXT("notcompliantrfc", F_CONTENT, "header error"),
-	TEXT("notcompliantrfc", F_CONTENT, "8-bit data"),
 	TEXT("notcompliantrfc", F_CONTENT, "malformed"),
 	TEXT("notcompliantrfc", F_CONTENT, "not compliant"),
 	TEXT("notcompliantrfc", F_CONTENT, "non-compliant"),
@@ -198,6 +231,14 @@ static const struct classify_rule classify_rules[] = {
 	TEXT("requireptr", F_IP, "helo", "host not found"),
 	TEXT("requireptr", F_IP, "helo", "not resolve"),
 	TEXT("requireptr", F_IP, "mismatch", " ip "),
+	TEXT("requireptr", F_IP, "unverifiable sending ip"),
+	TEXT("requireptr", F_IP, "unverifyable sending ip"),
+	/* qmail's "my name was rejected": the HELO name of the connecting host, whatever the
+	 * queue said afterwards */
+	TEXT("blocked", F_IP, "my name was rejected"),
+	TEXT("notaccept", F_RECIPIENT, "no smtp service"),
+	TEXT("notaccept", F_RECIPIENT, "no mx found"),
+	TEXT("notaccept", F_RECIPIENT, "find a mail exchanger"),
 
 	/* -- Authentication of the sending domain (SPF, DKIM, DMARC): configuration, so it
 	 * outranks the rate limits and blocks it causes (a DMARC rate limit is a DMARC fault). */
@@ -219,6 +260,12 @@ static const struct classify_rule classify_rules[] = {
 	TEXT("authfailure", F_DOMAIN, "spoofing"),
 	TEXT("authfailure", F_DOMAIN, "forged"),
 
+	/* -- Deferrals for the sending IP's complaint rate (Yahoo's TSS04 and the like): its
+	 * reputation, not a plain rate limit. Answered to MAIL FROM it stays a refusal of the
+	 * sender (Sisimai's "rejected", see bounce_reason.c). */
+	TEXT_AT(NOT_MAIL, "badreputation", F_IP, "user complaints"),
+	TEXT_AT(NOT_MAIL, "badreputation", F_IP, "complaint rate"),
+
 	/* -- Rate and connection limits: wait and retry, no evidence about the factors. */
 	TEXT("toomanyconn", F_TRANSIENT, "connection rate"),
 	TEXT("speeding", F_TRANSIENT, "rate limit"),
@@ -232,10 +279,11 @@ static const struct classify_rule classify_rules[] = {
 	TEXT("speeding", F_TRANSIENT, "too many", " per "),
 	TEXT("speeding", F_TRANSIENT, "greylist"),
 	TEXT("speeding", F_TRANSIENT, "graylist"),
-	TEXT("exceedlimit", F_TRANSIENT, "too many recipients"),
+	TEXT("toomanyconn", F_TRANSIENT, "too many recipients"),
 	TEXT("toomanyconn", F_TRANSIENT, "too many connections"),
 	TEXT("toomanyconn", F_TRANSIENT, "too many concurrent"),
 	TEXT("toomanyconn", F_TRANSIENT, "connection limit"),
+	TEXT("systemerror", F_TRANSIENT, "service refuse"),
 	TEXT_4XX("undefined", F_TRANSIENT, "try again later"),
 	TEXT_4XX("undefined", F_TRANSIENT, "try later"),
 	TEXT_4XX("undefined", F_TRANSIENT, "temporarily deferred"),
@@ -299,6 +347,9 @@ static const struct classify_rule classify_rules[] = {
 	TEXT("blocked", F_IP, "not accepting connections"),
 	TEXT("blocked", F_IP, "dial-up"),
 	TEXT("blocked", F_IP, "dialup"),
+	TEXT("blocked", F_IP, "server of your isp"),
+	TEXT("blocked", F_IP, "messages from", "weren't sent"),
+	TEXT("blocked", F_IP, "invalid ip for sending"),
 	TEXT("badreputation", F_IP, " ip ", "reputation"),
 	TEXT("blocked", F_IP, " ip ", "block"),
 	TEXT("blocked", F_IP, " ip ", "listed"),
@@ -320,16 +371,19 @@ static const struct classify_rule classify_rules[] = {
 	TEXT("contenterror", F_CONTENT, "executable"),
 	TEXT("policyviolation", F_CONTENT, "banned content"),
 	TEXT("policyviolation", F_CONTENT, "prohibited content"),
+	TEXT("policyviolation", F_CONTENT, "header error"),
 	TEXT("spamdetected", F_CONTENT, "spam"),
 	TEXT("spamdetected", F_CONTENT, "junk"),
 	TEXT("spamdetected", F_CONTENT, " ube "),
 	TEXT("spamdetected", F_CONTENT, "unsolicited"),
 	TEXT("spamdetected", F_CONTENT, "rspamd"),
 	TEXT("spamdetected", F_CONTENT, "content filter"),
+	TEXT("spamdetected", F_CONTENT, "content rejected"),
 	TEXT("mesgtoobig", F_CONTENT, "message size", "exceed"),
 	TEXT("mesgtoobig", F_CONTENT, "too large"),
 	TEXT("mesgtoobig", F_CONTENT, "too big"),
 	TEXT("mesgtoobig", F_CONTENT, "size limit"),
+	TEXT("mesgtoobig", F_CONTENT, "line limit exceeded"),
 	TEXT("policyviolation", F_CONTENT, "content", "reject"),
 	TEXT("policyviolation", F_CONTENT, "content", "block"),
 	TEXT("policyviolation", F_CONTENT, "content", "not accept"),
@@ -351,7 +405,15 @@ static const struct classify_rule classify_rules[] = {
 	TEXT("expired", F_TRANSIENT, "message expired"),
 	TEXT("expired", F_TRANSIENT, "too long in queue"),
 	TEXT("expired", F_TRANSIENT, "delivery time expired"),
-	TEXT("networkerror", F_TRANSIENT, "timed out"),
+	TEXT("expired", F_TRANSIENT, "been failing for a long time"),
+	TEXT("expired", F_TRANSIENT, "could not deliver for the last"),
+	TEXT("expired", F_TRANSIENT, "in the queue too long"),
+	TEXT("expired", F_TRANSIENT, "did not accept our requests to connect"),
+	TEXT("expired", F_TRANSIENT, "host not reachable"),
+	TEXT("expired", F_TRANSIENT, "delivery failed", " attempts"),
+	TEXT("networkerror", F_TRANSIENT, "network error"),
+	TEXT("systemerror", F_TRANSIENT, "service currently unavailable"),
+	TEXT("expired", F_TRANSIENT, "timed out"),
 	TEXT("networkerror", F_TRANSIENT, "connection refused"),
 	TEXT("networkerror", F_TRANSIENT, "connection reset"),
 	TEXT("networkerror", F_TRANSIENT, "lost connection"),
@@ -365,9 +427,8 @@ static const struct classify_rule classify_rules[] = {
 	TEXT("syntaxerror", F_SENDER, "not implemented"),
 
 	/* -- Vague refusals: a reason, no attribution. */
-	TEXT("userunknown", F_RECIPIENT, "recipient address rejected"),
-	TEXT("userunknown", F_RECIPIENT, "address rejected"),
 	TEXT("blocked", F_UNKNOWN, "blocked"),
+	TEXT_NOT("userunknown", F_RECIPIENT, NOT("try again", "polic", "later"), "mailbox unavailable"),
 };
 
 /* Fallback on the enhanced status code (RFC 3463 subject.detail, class ignored) when no text
@@ -410,6 +471,86 @@ static const struct {
 	{"x.7.26", "authfailure", F_DOMAIN},     {"x.7.27", "notaccept", F_DOMAIN},
 	{"x.7.28", "speeding", F_TRANSIENT},     {"x.7.29", "authfailure", F_DOMAIN},
 	{"x.7.30", "failedstarttls", F_SENDER},
+};
+
+/* Codes that providers write into their replies and document, read before the text rules
+ * because they are precise where the words are vague ("sender rejected", "Service refused,
+ * please try later"): Cox's and Spectrum's "AUP#<code>", Orange's and La Poste's
+ * "OFR<nnn>_<code>" / "LPN<nnn>_<code>". A code is found after its label at the start of a
+ * word; it is matched as a word ("cxbl", a final '*' = any rest) or by the number that ends it
+ * (low..high). */
+static const struct {
+	const char *label; /* lower case */
+	const char *word;  /* the code after the label, lower case; NULL: use the number */
+	int low, high;
+	const char *reason;
+	enum mb_fault fault;
+} classify_provider_codes[] = {
+	/* Cox */
+	{"aup#", "cxbl", 0, 0, "blocked", F_IP},
+	{"aup#", "cdrbl", 0, 0, "blocked", F_IP},
+	{"aup#", "ipbl*", 0, 0, "blocked", F_IP},
+	{"aup#", "cxdns", 0, 0, "requireptr", F_IP},
+	{"aup#", "cxsndr", 0, 0, "authfailure", F_DOMAIN},
+	{"aup#", "cxsmtp", 0, 0, "rejected", F_UNKNOWN},
+	{"aup#", "cxcnct", 0, 0, "toomanyconn", F_TRANSIENT},
+	{"aup#", "cxmxrt", 0, 0, "toomanyconn", F_TRANSIENT},
+	{"aup#", "cxthrt", 0, 0, "securityerror", F_SENDER},
+	{"aup#", "cxmj", 0, 0, "securityerror", F_SENDER},
+	{"aup#", "urlbl*", 0, 0, "spamdetected", F_CONTENT},
+	/* Spectrum (Charter): AUP#I-nnnn incoming, AUP#O-nnnn outgoing */
+	{"aup#", NULL, 1000, 1000, "blocked", F_IP},
+	{"aup#", NULL, 1010, 1080, "rejected", F_SENDER},
+	{"aup#", NULL, 1090, 1090, "systemerror", F_TRANSIENT},
+	{"aup#", NULL, 1100, 1150, "requireptr", F_IP},
+	{"aup#", NULL, 1160, 1190, "policyviolation", F_DOMAIN},
+	{"aup#", NULL, 1200, 1250, "blocked", F_IP},
+	{"aup#", NULL, 1260, 1260, "networkerror", F_TRANSIENT},
+	/* sent in permanent "sender rejected" replies too: no attribution */
+	{"aup#", NULL, 1300, 1340, "toomanyconn", F_UNKNOWN},
+	{"aup#", NULL, 1350, 1490, "speeding", F_TRANSIENT},
+	{"aup#", NULL, 1500, 1520, "rejected", F_SENDER},
+	{"aup#", NULL, 1530, 1530, "mesgtoobig", F_CONTENT},
+	{"aup#", NULL, 1540, 1550, "speeding", F_TRANSIENT},
+	{"aup#", NULL, 1560, 1560, "policyviolation", F_UNKNOWN},
+	{"aup#", NULL, 1580, 1580, "speeding", F_TRANSIENT},
+	/* Orange (OFR) and La Poste (LPN): the last three digits name the case */
+	{"ofr", NULL, 101, 103, "blocked", F_IP},
+	{"ofr", NULL, 104, 104, "toomanyconn", F_TRANSIENT},
+	{"ofr", NULL, 107, 108, "blocked", F_IP},
+	{"ofr", NULL, 305, 305, "securityerror", F_SENDER},
+	{"ofr", NULL, 401, 401, "authfailure", F_DOMAIN},
+	{"ofr", NULL, 402, 402, "securityerror", F_SENDER},
+	{"ofr", NULL, 403, 405, "rejected", F_DOMAIN},
+	{"ofr", NULL, 415, 415, "rejected", F_DOMAIN},
+	{"ofr", NULL, 416, 416, "userunknown", F_RECIPIENT},
+	{"ofr", NULL, 417, 417, "mailboxfull", F_RECIPIENT},
+	{"ofr", NULL, 420, 420, "suspend", F_RECIPIENT},
+	{"ofr", NULL, 421, 421, "rejected", F_SENDER},
+	{"ofr", NULL, 426, 426, "suspend", F_RECIPIENT},
+	{"ofr", NULL, 505, 505, "systemerror", F_TRANSIENT},
+	{"ofr", NULL, 506, 506, "spamdetected", F_CONTENT},
+	{"ofr", NULL, 510, 510, "blocked", F_IP},
+	{"ofr", NULL, 514, 514, "mesgtoobig", F_CONTENT},
+	{"ofr", NULL, 517, 517, "authfailure", F_DOMAIN},
+	{"ofr", NULL, 630, 630, "policyviolation", F_IP},
+	{"ofr", NULL, 999, 999, "blocked", F_IP},
+	{"lpn", NULL, 101, 103, "blocked", F_IP},
+	{"lpn", NULL, 104, 104, "toomanyconn", F_TRANSIENT},
+	{"lpn", NULL, 107, 108, "blocked", F_IP},
+	{"lpn", NULL, 401, 401, "authfailure", F_DOMAIN},
+	{"lpn", NULL, 402, 402, "securityerror", F_SENDER},
+	{"lpn", NULL, 403, 405, "rejected", F_DOMAIN},
+	{"lpn", NULL, 416, 416, "userunknown", F_RECIPIENT},
+	{"lpn", NULL, 417, 417, "mailboxfull", F_RECIPIENT},
+	{"lpn", NULL, 420, 420, "suspend", F_RECIPIENT},
+	{"lpn", NULL, 421, 421, "rejected", F_SENDER},
+	{"lpn", NULL, 426, 426, "suspend", F_RECIPIENT},
+	{"lpn", NULL, 505, 505, "systemerror", F_TRANSIENT},
+	{"lpn", NULL, 510, 510, "blocked", F_IP},
+	{"lpn", NULL, 514, 514, "mesgtoobig", F_CONTENT},
+	{"lpn", NULL, 517, 517, "authfailure", F_DOMAIN},
+	{"lpn", NULL, 630, 630, "policyviolation", F_IP},
 };
 
 /* clang-format on */

@@ -1,6 +1,7 @@
-/* Outcome collection from the bounce mailbox: DSN parsing, matching to journaled sends, and
+/* Outcome collection from the bounce mailbox: bounce reading, matching to journaled sends, and
  * the mapping from DSN actions to outcome states. */
 #include "mailbisect/collect.h"
+#include "mailbisect/bounce.h"
 #include "mailbisect/classify.h"
 #include "mailbisect/dsn.h"
 #include "mailbisect/limits.h"
@@ -23,12 +24,12 @@ static const struct {
 	const char *action;
 	enum mb_state state;
 } action_states[] = {
-	{"failed", MB_STATE_BOUNCED},
-	{"delayed", MB_STATE_DEFERRED},
-	{"delivered", MB_STATE_DELIVERED},
-	/* relayed/expanded: passed on to a system that sends no DSN: accepted, not confirmed */
-	{"relayed", MB_STATE_ACCEPTED},
-	{"expanded", MB_STATE_ACCEPTED},
+    {"failed", MB_STATE_BOUNCED},
+    {"delayed", MB_STATE_DEFERRED},
+    {"delivered", MB_STATE_DELIVERED},
+    /* relayed/expanded: passed on to a system that sends no DSN: accepted, not confirmed */
+    {"relayed", MB_STATE_ACCEPTED},
+    {"expanded", MB_STATE_ACCEPTED},
 };
 
 static int action_state(const char *action, enum mb_state *out)
@@ -41,17 +42,42 @@ static int action_state(const char *action, enum mb_state *out)
 	return -1;
 }
 
-/* The DSN record about this send's recipient, or the only record there is. */
-static const struct mb_dsn_recipient *record_for(const struct mb_dsn *dsn,
-						 const struct mb_send_row *send)
+/* The state a record reports: its DSN action, else what the kind of bounce implies (an
+ * auto-reply or a complaint proves delivery; a notice without action is a failure, deferred
+ * when its reply was temporary). */
+static int record_state(const struct mb_bounce *b, const struct mb_bounce_record *r,
+                        enum mb_state *out)
 {
-	for (size_t i = 0; i < dsn->n_recipients; i++) {
-		const struct mb_dsn_recipient *r = &dsn->recipients[i];
-		if (mb_str_ieq(r->final_recipient, send->recipient) ||
-		    mb_str_ieq(r->original_recipient, send->recipient))
-			return r;
+	if (!action_state(r->action, out))
+		return 0;
+	switch (b->kind) {
+	case MB_BOUNCE_AUTOREPLY:
+	case MB_BOUNCE_FEEDBACK:
+		*out = MB_STATE_DELIVERED;
+		return 0;
+	case MB_BOUNCE_DSN:
+	case MB_BOUNCE_NDR:
+		if (strcmp(r->cls.reason, "delivered") == 0)
+			*out = MB_STATE_DELIVERED;
+		else
+			*out = r->cls.hard || r->reply_code / 100 == 5 ||
+			               (r->status && r->status[0] == '5')
+			           ? MB_STATE_BOUNCED
+			           : MB_STATE_DEFERRED;
+		return 0;
+	default:
+		return -1;
 	}
-	return dsn->n_recipients == 1 ? &dsn->recipients[0] : NULL;
+}
+
+/* The record about this send's recipient, or the only record there is. */
+static const struct mb_bounce_record *record_for(const struct mb_bounce *b,
+                                                 const struct mb_send_row *send)
+{
+	for (size_t i = 0; i < b->n_records; i++)
+		if (mb_str_ieq(b->records[i].recipient, send->recipient))
+			return &b->records[i];
+	return b->n_records == 1 ? &b->records[0] : NULL;
 }
 
 /* A later, weaker report must not overwrite a final one (a "delayed" after "failed"). */
@@ -60,21 +86,21 @@ static bool supersedes(enum mb_state old_state, enum mb_source old_source, enum 
 	if (old_state == MB_STATE_PENDING || old_state == MB_STATE_DEFERRED)
 		return true;
 	if (old_state == MB_STATE_ACCEPTED)
-		return next != MB_STATE_DEFERRED && (old_source == MB_SOURCE_WINDOW ||
-						     next == MB_STATE_BOUNCED ||
-						     next == MB_STATE_DELIVERED);
+		return next != MB_STATE_DEFERRED &&
+		       (old_source == MB_SOURCE_WINDOW || next == MB_STATE_BOUNCED ||
+		        next == MB_STATE_DELIVERED);
 	return false;
 }
 
 static int record_outcome(struct collect_ctx *c, struct mb_send_row *send,
-			  const struct mb_dsn_recipient *rec, enum mb_dsn_match_by by)
+                          const struct mb_bounce *b, const struct mb_bounce_record *rec,
+                          enum mb_dsn_match_by by)
 {
 	struct mb_send_row o = {0};
-	struct mb_classification cls;
 	enum mb_state state;
 	int rc;
 
-	if (action_state(rec->action, &state) || !supersedes(send->state, send->source, state))
+	if (record_state(b, rec, &state) || !supersedes(send->state, send->source, state))
 		return 0;
 	o.id = send->id;
 	o.state = state;
@@ -86,9 +112,8 @@ static int record_outcome(struct collect_ctx *c, struct mb_send_row *send,
 	o.source = MB_SOURCE_DSN;
 	o.matched_by = (char *)mb_dsn_match_by_name(by);
 	if (state == MB_STATE_BOUNCED || state == MB_STATE_DEFERRED) {
-		mb_classify_reply(rec->stage, rec->reply_code, rec->status, rec->diagnostic, &cls);
-		o.reason = (char *)cls.reason;
-		o.fault = cls.fault;
+		o.reason = (char *)rec->cls.reason;
+		o.fault = rec->cls.fault;
 	}
 	if ((rc = mb_store_send_resolve(c->store, &o, c->err)))
 		return rc;
@@ -101,35 +126,40 @@ static int record_outcome(struct collect_ctx *c, struct mb_send_row *send,
 static int on_message(void *ctx, uint32_t uid, const char *data, size_t len)
 {
 	struct collect_ctx *c = ctx;
-	struct mb_dsn *dsn = NULL;
+	struct mb_bounce *b = NULL;
+	struct mb_dsn keys = {0}; /* borrowed views of the bounce's keys, for the matcher */
 	struct mb_err ignored = MB_ERR_INIT;
 	enum mb_dsn_match_by by = MB_DSN_MATCH_NONE;
-	const struct mb_dsn_recipient *rec;
+	const struct mb_bounce_record *rec;
 	long index;
 	int rc;
 
 	(void)uid;
 	c->stats->fetched++;
 	/* Anything can land in a bounce mailbox: a message that does not parse is skipped. */
-	if (mb_dsn_parse(data, len, &dsn, &ignored) || !dsn)
+	if (mb_bounce_read(NULL, data, len, &b, &ignored) || !b)
 		return 0;
-	index = dsn->is_report ? mb_dsn_match(dsn, c->keys, c->n_open, &by) : -1;
+	keys.is_report = b->kind == MB_BOUNCE_DSN;
+	keys.envid = b->envid;
+	keys.original_message_id = b->original_message_id;
+	keys.delivered_to = b->delivered_to;
+	index = b->n_records ? mb_dsn_match(&keys, c->keys, c->n_open, &by) : -1;
 	if (index < 0) {
-		mb_dsn_free(dsn);
+		mb_bounce_free(b);
 		return 0;
 	}
 	c->stats->matched++;
 	rc = mb_store_evidence_add(c->store, c->open[index].run_id, c->open[index].id, "dsn", data,
-				   len, c->err);
-	rec = rc ? NULL : record_for(dsn, &c->open[index]);
+	                           len, c->err);
+	rec = rc ? NULL : record_for(b, &c->open[index]);
 	if (rec)
-		rc = record_outcome(c, &c->open[index], rec, by);
-	mb_dsn_free(dsn);
+		rc = record_outcome(c, &c->open[index], b, rec, by);
+	mb_bounce_free(b);
 	return rc;
 }
 
-int mb_collect_pass(struct mb_store *store, struct mb_imap *imap, const char *url,
-		    const char *user, struct mb_collect_stats *stats, struct mb_err *err)
+int mb_collect_pass(struct mb_store *store, struct mb_imap *imap, const char *url, const char *user,
+                    struct mb_collect_stats *stats, struct mb_err *err)
 {
 	struct collect_ctx c = {store, NULL, 0, NULL, stats, err};
 	uint32_t uidvalidity, last_uid;
@@ -153,8 +183,8 @@ int mb_collect_pass(struct mb_store *store, struct mb_imap *imap, const char *ur
 	rc = mb_imap_fetch_new(imap, &uidvalidity, &last_uid, on_message, &c, err);
 	/* the cursor advances over what was read, even when a later fetch failed */
 	if (!rc || last_uid) {
-		int saved = mb_store_cursor_set(store, url, user, uidvalidity, last_uid,
-						rc ? NULL : err);
+		int saved =
+		    mb_store_cursor_set(store, url, user, uidvalidity, last_uid, rc ? NULL : err);
 		if (!rc)
 			rc = saved;
 	}
@@ -164,7 +194,7 @@ int mb_collect_pass(struct mb_store *store, struct mb_imap *imap, const char *ur
 }
 
 int mb_collect_close_window(struct mb_store *store, int64_t run_id, int *changed,
-			    struct mb_err *err)
+                            struct mb_err *err)
 {
 	struct mb_send_row *rows;
 	size_t n;

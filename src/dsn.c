@@ -394,10 +394,23 @@ struct status_reader {
 	size_t cur_group;
 };
 
+/* A whole mailbox address: a local part, '@', a domain. A source route
+ * ("@relay.example:user@host") or a bare "@domain" is not one. */
+static bool mailbox_complete(const char *a)
+{
+	const char *at = a ? strrchr(a, '@') : NULL;
+	return at && at != a && a[0] != '@' && at[1] && strchr(at, '.') && !strchr(a, ':');
+}
+
 static int reader_push(struct status_reader *r)
 {
 	struct mb_dsn_recipient *cur = &r->cur;
 
+	/* the original recipient when the final one is no whole address */
+	if (!mailbox_complete(cur->final_recipient) && mailbox_complete(cur->original_recipient)) {
+		free(cur->final_recipient);
+		cur->final_recipient = NULL;
+	}
 	if (!cur->final_recipient && cur->original_recipient &&
 	    !(cur->final_recipient = strdup(cur->original_recipient)))
 		return MB_ENOMEM;
@@ -442,7 +455,10 @@ static int reader_field(void *ctx, size_t group, const char *name, const char *v
 			return rc;
 		cur->final_recipient = address_value(value, &rc);
 	} else if (mb_str_ieq(name, "Original-Recipient")) {
-		if ((cur->original_recipient || cur->action || cur->status) &&
+		/* without blank lines, an Original-Recipient after a complete recipient starts
+		 * the next one (Action may come before the addresses) */
+		if ((cur->original_recipient ||
+		     (cur->final_recipient && (cur->status || cur->diagnostic))) &&
 		    (rc = reader_push(r)))
 			return rc;
 		cur->original_recipient = address_value(value, &rc);
@@ -532,6 +548,8 @@ static const struct {
 	{"after RCPT TO:", MB_STAGE_RCPT},
 	{"after MAIL FROM:", MB_STAGE_MAIL},
 	{"after initial connection:", MB_STAGE_CONNECT},
+	{"after EHLO ", MB_STAGE_HELO},
+	{"after HELO ", MB_STAGE_HELO},
 	/* Sendmail transcripts */
 	{">>> RCPT To:", MB_STAGE_RCPT},
 	{">>> MAIL From:", MB_STAGE_MAIL},

@@ -15,7 +15,8 @@ struct mb_classification {
 	const char *reason; /* static string, never NULL ("undefined" when nothing matched) */
 	enum mb_fault fault;
 	bool hard; /* permanent (5xx) */
-	int rule;  /* index of the rule that matched, -1 for none */
+	int rule;  /* index of the rule that matched (mb_rules_count() for a provider's documented
+	            * code, classify_rules.h), -1 for none */
 };
 
 /* A rule set: the built-in table, optionally preceded by rules loaded from a file (--rules),

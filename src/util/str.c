@@ -110,14 +110,29 @@ bool mb_str_istarts(const char *s, const char *prefix)
 	return s && prefix && strncasecmp(s, prefix, strlen(prefix)) == 0;
 }
 
+static unsigned char ascii_lower(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c - 'A' + 'a') : c;
+}
+
+/* Bounce reading searches every text for many needles: only a position whose first byte
+ * matches is compared further, without a library call per position. ASCII case only. */
 const char *mb_str_icontains(const char *s, size_t len, const char *needle)
 {
+	const unsigned char *text = (const unsigned char *)s, *pat = (const unsigned char *)needle;
 	size_t n = strlen(needle);
 	if (n == 0)
 		return s;
-	for (size_t i = 0; i + n <= len; i++)
-		if (strncasecmp(s + i, needle, n) == 0)
+	unsigned char first = ascii_lower(pat[0]);
+	for (size_t i = 0; i + n <= len; i++) {
+		size_t k = 1;
+		if (ascii_lower(text[i]) != first)
+			continue;
+		while (k < n && ascii_lower(text[i + k]) == ascii_lower(pat[k]))
+			k++;
+		if (k == n)
 			return s + i;
+	}
 	return NULL;
 }
 

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -18,14 +19,13 @@
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 static const char *const reasons[] = {
-	"blocked",       "badreputation",   "requireptr",      "authfailure",  "spamdetected",
-	"virusdetected", "contenterror",    "notcompliantrfc", "policyviolation",
-	"securityerror", "rejected",        "suppressed",      "norelaying",   "speeding",
-	"toomanyconn",   "failedstarttls",  "userunknown",     "hostunknown",  "mailboxfull",
-	"suspend",       "hasmoved",        "filtered",        "notaccept",    "mesgtoobig",
-	"exceedlimit",   "expired",         "networkerror",    "systemerror",  "systemfull",
-	"mailererror",   "syntaxerror",     "delivered",       "undefined",    "urlreputation",
-	"domainreputation",
+    "blocked",        "badreputation", "requireptr",      "authfailure",     "spamdetected",
+    "virusdetected",  "contenterror",  "notcompliantrfc", "policyviolation", "securityerror",
+    "rejected",       "suppressed",    "norelaying",      "speeding",        "toomanyconn",
+    "failedstarttls", "userunknown",   "hostunknown",     "mailboxfull",     "suspend",
+    "hasmoved",       "filtered",      "notaccept",       "mesgtoobig",      "exceedlimit",
+    "expired",        "networkerror",  "systemerror",     "systemfull",      "mailererror",
+    "syntaxerror",    "delivered",     "undefined",       "urlreputation",   "domainreputation",
 };
 
 static bool known_reason(const char *r)
@@ -69,9 +69,9 @@ static void check_cases(const struct reply_case *cases, size_t n)
 		mb_classify_reply(t->stage, t->code, t->enhanced, t->text, &c);
 		if (!reason_ok(t->reasons, c.reason) || c.fault != t->fault || c.hard != t->hard) {
 			print_error("got %s/%s/%s, want %s/%s/%s (stage %s): %s\n", c.reason,
-				    mb_fault_name(c.fault), c.hard ? "hard" : "soft",
-				    t->reasons ? t->reasons : "*", mb_fault_name(t->fault),
-				    t->hard ? "hard" : "soft", mb_stage_name(t->stage), t->text);
+			            mb_fault_name(c.fault), c.hard ? "hard" : "soft",
+			            t->reasons ? t->reasons : "*", mb_fault_name(t->fault),
+			            t->hard ? "hard" : "soft", mb_stage_name(t->stage), t->text);
 			failed++;
 		}
 	}
@@ -82,32 +82,32 @@ static void check_cases(const struct reply_case *cases, size_t n)
 static void test_lab_replies(void **state)
 {
 	static const struct reply_case cases[] = {
-		{MB_STAGE_RCPT, 550, "5.7.1",
-		 "550 5.7.1 Messages from [127.0.0.2] weren't sent. Part of their network is on "
-		 "our block list (S3150)",
-		 "blocked", MB_FAULT_IP, true},
-		{MB_STAGE_DATA, 554, "5.7.1", "554 5.7.1 Email rejected due to security policies",
-		 "policyviolation securityerror urlreputation", MB_FAULT_CONTENT, true},
-		{MB_STAGE_DATA, 550, "5.7.26",
-		 "550 5.7.26 Unauthenticated email from sender.example is not accepted due to "
-		 "domain's DMARC policy. Please contact the administrator of sender.example.",
-		 "authfailure", MB_FAULT_DOMAIN, true},
-		{MB_STAGE_RCPT, 550, "5.1.1",
-		 "550 5.1.1 <nobody@victim.example>: Recipient address rejected: User unknown",
-		 "userunknown", MB_FAULT_RECIPIENT, true},
-		{MB_STAGE_DATA, 552, "5.7.0",
-		 "552 5.7.0 This message was blocked because its content presents a potential "
-		 "security issue.",
-		 NULL, MB_FAULT_CONTENT, true},
-		{MB_STAGE_RCPT, 451, "4.7.1", "451 4.7.1 Temporarily deferred, try again later", NULL,
-		 MB_FAULT_TRANSIENT, false},
-		/* the same replies with code and enhanced code left to the text */
-		{MB_STAGE_UNKNOWN, 0, NULL,
-		 "550 5.7.1 Messages from [127.0.0.3] weren't sent. Part of their network is on "
-		 "our block list (S3150)",
-		 "blocked", MB_FAULT_IP, true},
-		{MB_STAGE_UNKNOWN, 0, NULL, "451 4.7.1 Temporarily deferred, try again later", NULL,
-		 MB_FAULT_TRANSIENT, false},
+	    {MB_STAGE_RCPT, 550, "5.7.1",
+	     "550 5.7.1 Messages from [127.0.0.2] weren't sent. Part of their network is on "
+	     "our block list (S3150)",
+	     "blocked", MB_FAULT_IP, true},
+	    {MB_STAGE_DATA, 554, "5.7.1", "554 5.7.1 Email rejected due to security policies",
+	     "policyviolation securityerror urlreputation", MB_FAULT_CONTENT, true},
+	    {MB_STAGE_DATA, 550, "5.7.26",
+	     "550 5.7.26 Unauthenticated email from sender.example is not accepted due to "
+	     "domain's DMARC policy. Please contact the administrator of sender.example.",
+	     "authfailure", MB_FAULT_DOMAIN, true},
+	    {MB_STAGE_RCPT, 550, "5.1.1",
+	     "550 5.1.1 <nobody@victim.example>: Recipient address rejected: User unknown",
+	     "userunknown", MB_FAULT_RECIPIENT, true},
+	    {MB_STAGE_DATA, 552, "5.7.0",
+	     "552 5.7.0 This message was blocked because its content presents a potential "
+	     "security issue.",
+	     NULL, MB_FAULT_CONTENT, true},
+	    {MB_STAGE_RCPT, 451, "4.7.1", "451 4.7.1 Temporarily deferred, try again later", NULL,
+	     MB_FAULT_TRANSIENT, false},
+	    /* the same replies with code and enhanced code left to the text */
+	    {MB_STAGE_UNKNOWN, 0, NULL,
+	     "550 5.7.1 Messages from [127.0.0.3] weren't sent. Part of their network is on "
+	     "our block list (S3150)",
+	     "blocked", MB_FAULT_IP, true},
+	    {MB_STAGE_UNKNOWN, 0, NULL, "451 4.7.1 Temporarily deferred, try again later", NULL,
+	     MB_FAULT_TRANSIENT, false},
 	};
 	(void)state;
 	check_cases(cases, N(cases));
@@ -117,64 +117,64 @@ static void test_lab_replies(void **state)
 static void test_text_stage_and_class(void **state)
 {
 	static const struct reply_case cases[] = {
-		/* 5.2.0 for DMARC, 5.5.4 for an IP block, 5.1.1 for a rate limit */
-		{MB_STAGE_DATA, 550, "5.2.0", "550 5.2.0 Message rejected due to DMARC policy",
-		 "authfailure", MB_FAULT_DOMAIN, true},
-		{MB_STAGE_RCPT, 554, "5.5.4", "554 5.5.4 Your IP 192.0.2.9 has a bad reputation",
-		 "badreputation blocked", MB_FAULT_IP, true},
-		{MB_STAGE_RCPT, 550, "5.1.1",
-		 "550 5.1.1 <u@example.net> - 192.0.2.1 has sent to too many recipients this hour",
-		 "speeding", MB_FAULT_TRANSIENT, true},
-		/* a spam text before DATA is not a content verdict */
-		{MB_STAGE_RCPT, 550, "5.7.1", "550 5.7.1 Rejected as spam", "spamdetected",
-		 MB_FAULT_UNKNOWN, true},
-		{MB_STAGE_MAIL, 554, "5.7.1", "554 5.7.1 Email rejected due to security policies",
-		 NULL, MB_FAULT_UNKNOWN, true},
-		{MB_STAGE_DATA, 550, "5.7.1", "550 5.7.1 Rejected as spam", "spamdetected",
-		 MB_FAULT_CONTENT, true},
-		/* a 4xx block list stays an IP fault, but soft */
-		{MB_STAGE_RCPT, 454, "4.7.1",
-		 "454 4.7.1 Service unavailable; Client host [192.0.2.16] blocked using "
-		 "bl.spamcop.net",
-		 "blocked", MB_FAULT_IP, false},
-		/* a 4xx with nothing in the text is transient, whatever the enhanced code */
-		{MB_STAGE_RCPT, 450, "4.2.2", "450 4.2.2 Try again", "mailboxfull",
-		 MB_FAULT_TRANSIENT, false},
-		{MB_STAGE_RCPT, 421, NULL, "421 Service not available", "undefined",
-		 MB_FAULT_TRANSIENT, false},
-		/* fallbacks on the enhanced code and the class */
-		{MB_STAGE_RCPT, 550, "5.1.1", "550 5.1.1 Sorry", "userunknown", MB_FAULT_RECIPIENT,
-		 true},
-		{MB_STAGE_DATA, 550, "5.7.23", "550 5.7.23 Sorry", "authfailure", MB_FAULT_DOMAIN,
-		 true},
-		{MB_STAGE_DATA, 550, "5.7.25", "550 5.7.25 Sorry", "requireptr", MB_FAULT_IP, true},
-		{MB_STAGE_DATA, 550, NULL, "550 Sorry", "undefined", MB_FAULT_UNKNOWN, true},
-		{MB_STAGE_DATA, 250, "2.0.0", "250 2.0.0 Ok: queued as 4Xyz", "delivered",
-		 MB_FAULT_UNKNOWN, false},
-		/* replies at AUTH are about our credentials */
-		{MB_STAGE_AUTH, 535, "5.7.8", "535 5.7.8 Error: authentication failed", NULL,
-		 MB_FAULT_SENDER_SIDE, true},
-		/* multi-line prefixes do not split phrases */
-		{MB_STAGE_RCPT, 550, "5.7.1",
-		 "550-5.7.1 [192.0.2.8] Our system has detected that this message is likely\n"
-		 "550-5.7.1 suspicious due to the very low reputation of the sending IP\n"
-		 "550 5.7.1 address.",
-		 "badreputation", MB_FAULT_IP, true},
-		{MB_STAGE_DATA, 550, "5.7.1",
-		 "550-5.7.1 [192.0.2.8] Our system has detected that this message is likely\n"
-		 "550-5.7.1 suspicious due to the very low reputation of the sending\n"
-		 "550 5.7.1 domain.",
-		 "domainreputation", MB_FAULT_DOMAIN, true},
-		/* a URL blocklist only judges content once the message was sent */
-		{MB_STAGE_DATA, 554, "5.7.1", "554 5.7.1 Message contains a URL listed in SURBL",
-		 "urlreputation", MB_FAULT_CONTENT, true},
-		{MB_STAGE_MAIL, 554, "5.7.1",
-		 "554 5.7.1 <b@bad.example>: Sender address rejected: rejected using "
-		 "dbl.spamhaus.org",
-		 "domainreputation", MB_FAULT_DOMAIN, true},
-		/* no text at all */
-		{MB_STAGE_UNKNOWN, 0, NULL, NULL, "undefined", MB_FAULT_UNKNOWN, false},
-		{MB_STAGE_UNKNOWN, 0, NULL, "", "undefined", MB_FAULT_UNKNOWN, false},
+	    /* 5.2.0 for DMARC, 5.5.4 for an IP block, 5.1.1 for a rate limit */
+	    {MB_STAGE_DATA, 550, "5.2.0", "550 5.2.0 Message rejected due to DMARC policy",
+	     "authfailure", MB_FAULT_DOMAIN, true},
+	    {MB_STAGE_RCPT, 554, "5.5.4", "554 5.5.4 Your IP 192.0.2.9 has a bad reputation",
+	     "badreputation blocked", MB_FAULT_IP, true},
+	    {MB_STAGE_RCPT, 550, "5.1.1",
+	     "550 5.1.1 <u@example.net> - 192.0.2.1 has sent to too many recipients this hour",
+	     "speeding", MB_FAULT_TRANSIENT, true},
+	    /* a spam text before DATA is not a content verdict */
+	    {MB_STAGE_RCPT, 550, "5.7.1", "550 5.7.1 Rejected as spam", "spamdetected",
+	     MB_FAULT_UNKNOWN, true},
+	    {MB_STAGE_MAIL, 554, "5.7.1", "554 5.7.1 Email rejected due to security policies", NULL,
+	     MB_FAULT_UNKNOWN, true},
+	    {MB_STAGE_DATA, 550, "5.7.1", "550 5.7.1 Rejected as spam", "spamdetected",
+	     MB_FAULT_CONTENT, true},
+	    /* a 4xx block list stays an IP fault, but soft */
+	    {MB_STAGE_RCPT, 454, "4.7.1",
+	     "454 4.7.1 Service unavailable; Client host [192.0.2.16] blocked using "
+	     "bl.spamcop.net",
+	     "blocked", MB_FAULT_IP, false},
+	    /* a 4xx with nothing in the text is transient, whatever the enhanced code */
+	    {MB_STAGE_RCPT, 450, "4.2.2", "450 4.2.2 Try again", "mailboxfull", MB_FAULT_TRANSIENT,
+	     false},
+	    {MB_STAGE_RCPT, 421, NULL, "421 Service not available", "undefined", MB_FAULT_TRANSIENT,
+	     false},
+	    /* fallbacks on the enhanced code and the class */
+	    {MB_STAGE_RCPT, 550, "5.1.1", "550 5.1.1 Sorry", "userunknown", MB_FAULT_RECIPIENT,
+	     true},
+	    {MB_STAGE_DATA, 550, "5.7.23", "550 5.7.23 Sorry", "authfailure", MB_FAULT_DOMAIN,
+	     true},
+	    {MB_STAGE_DATA, 550, "5.7.25", "550 5.7.25 Sorry", "requireptr", MB_FAULT_IP, true},
+	    {MB_STAGE_DATA, 550, NULL, "550 Sorry", "undefined", MB_FAULT_UNKNOWN, true},
+	    {MB_STAGE_DATA, 250, "2.0.0", "250 2.0.0 Ok: queued as 4Xyz", "delivered",
+	     MB_FAULT_UNKNOWN, false},
+	    /* replies at AUTH are about our credentials */
+	    {MB_STAGE_AUTH, 535, "5.7.8", "535 5.7.8 Error: authentication failed", NULL,
+	     MB_FAULT_SENDER_SIDE, true},
+	    /* multi-line prefixes do not split phrases */
+	    {MB_STAGE_RCPT, 550, "5.7.1",
+	     "550-5.7.1 [192.0.2.8] Our system has detected that this message is likely\n"
+	     "550-5.7.1 suspicious due to the very low reputation of the sending IP\n"
+	     "550 5.7.1 address.",
+	     "badreputation", MB_FAULT_IP, true},
+	    {MB_STAGE_DATA, 550, "5.7.1",
+	     "550-5.7.1 [192.0.2.8] Our system has detected that this message is likely\n"
+	     "550-5.7.1 suspicious due to the very low reputation of the sending\n"
+	     "550 5.7.1 domain.",
+	     "domainreputation", MB_FAULT_DOMAIN, true},
+	    /* a URL blocklist only judges content once the message was sent */
+	    {MB_STAGE_DATA, 554, "5.7.1", "554 5.7.1 Message contains a URL listed in SURBL",
+	     "urlreputation", MB_FAULT_CONTENT, true},
+	    {MB_STAGE_MAIL, 554, "5.7.1",
+	     "554 5.7.1 <b@bad.example>: Sender address rejected: rejected using "
+	     "dbl.spamhaus.org",
+	     "domainreputation", MB_FAULT_DOMAIN, true},
+	    /* no text at all */
+	    {MB_STAGE_UNKNOWN, 0, NULL, NULL, "undefined", MB_FAULT_UNKNOWN, false},
+	    {MB_STAGE_UNKNOWN, 0, NULL, "", "undefined", MB_FAULT_UNKNOWN, false},
 	};
 	(void)state;
 	check_cases(cases, N(cases));
@@ -207,11 +207,25 @@ static void test_hostile_input(void **state)
 static void test_reason_vocabulary(void **state)
 {
 	static const char *const probes[] = {
-		"user unknown",       "mailbox full",         "block list",     "dmarc",
-		"spam",               "virus",                "rate limit",     "ptr record",
-		"url blacklisted",    "domain reputation",    "policy reason",  "relay access denied",
-		"timed out",          "syntax error",         "retry timeout exceeded",
-		"suppression list",   "must issue a starttls", "open resolver", "message size exceeds",
+	    "user unknown",
+	    "mailbox full",
+	    "block list",
+	    "dmarc",
+	    "spam",
+	    "virus",
+	    "rate limit",
+	    "ptr record",
+	    "url blacklisted",
+	    "domain reputation",
+	    "policy reason",
+	    "relay access denied",
+	    "timed out",
+	    "syntax error",
+	    "retry timeout exceeded",
+	    "suppression list",
+	    "must issue a starttls",
+	    "open resolver",
+	    "message size exceeds",
 	};
 	(void)state;
 	for (size_t i = 0; i < N(probes); i++)
@@ -219,8 +233,8 @@ static void test_reason_vocabulary(void **state)
 			struct mb_classification c;
 			mb_classify_reply((enum mb_stage)st, 550, NULL, probes[i], &c);
 			if (!known_reason(c.reason))
-				fail_msg("got reason %s for \"%s\": not in the vocabulary", c.reason,
-					 probes[i]);
+				fail_msg("got reason %s for \"%s\": not in the vocabulary",
+				         c.reason, probes[i]);
 			assert_true(c.rule >= 0);
 		}
 }
@@ -281,7 +295,7 @@ static unsigned expected_faults(const char *category, const char *ab, enum mb_fa
 		return *want = MB_FAULT_CONTENT, BIT(MB_FAULT_CONTENT);
 	if (mb_str_istarts(category, "policy-generic"))
 		return *want = MB_FAULT_UNKNOWN, BIT(MB_FAULT_UNKNOWN) | BIT(MB_FAULT_CONTENT) |
-							 BIT(MB_FAULT_IP) | BIT(MB_FAULT_DOMAIN);
+		                                     BIT(MB_FAULT_IP) | BIT(MB_FAULT_DOMAIN);
 	if (mb_str_istarts(category, "rate-limit"))
 		return *want = MB_FAULT_TRANSIENT, BIT(MB_FAULT_TRANSIENT);
 	if (mb_str_istarts(category, "recipient"))
@@ -329,24 +343,111 @@ static void test_ndr_replies(void **state)
 			right++;
 		else
 			print_message("got %s, want %s: %s\n", mb_fault_name(c.fault),
-				      mb_fault_name(want), cols[1]);
+			              mb_fault_name(want), cols[1]);
 	}
 	print_message("ndr-replies.tsv: %zu/%zu right (%.1f%%)\n", right, total,
-		      total ? 100.0 * (double)right / (double)total : 0.0);
+	              total ? 100.0 * (double)right / (double)total : 0.0);
 	assert_true(total >= 50);
 	assert_true(right * 10 >= total * 9);
 	mb_buf_free(&file);
 	mb_buf_free(&reply);
 }
 
+/* ---- Rules files (--rules) ------------------------------------------------------------------ */
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void test_rules_file(void **state)
+{
+	char path[] = "/tmp/mb-rules-XXXXXX";
+	struct mb_rules *rules = NULL;
+	struct mb_err err = MB_ERR_INIT;
+	struct mb_classification c;
+	size_t builtin;
+	int fd = mkstemp(path);
+	(void)state;
+
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(mb_rules_builtin(&rules, &err), 0);
+	builtin = mb_rules_count(rules);
+	assert_true(builtin > 100);
+	assert_int_equal(mb_rules_count(NULL), builtin);
+
+	write_file(path,
+	           "[{\"stage\": [\"rcpt\", \"data\"], \"code\": [550, 559], "
+	           "\"enhanced\": \"x.7.1\", \"all\": [\"Acme  Shield\"], \"none\": [\"virus\"], "
+	           "\"reason\": \"blocked\", \"fault\": \"ip\", \"comment\": \"our MX filter\"},"
+	           " {\"code\": 451, \"all\": \"slow down\", \"reason\": \"speeding\", "
+	           "\"fault\": \"transient\"}]");
+	if (mb_rules_load_file(rules, path, &err))
+		fail_msg("%s", err.message);
+	assert_int_equal(mb_rules_count(rules), builtin + 2);
+	/* the loaded rule wins over the built-in "spam" rule; stage and code must fit */
+	mb_classify_reply_with(rules, MB_STAGE_DATA, 554, "5.7.1", "spam: ACME shield said no", &c);
+	assert_string_equal(c.reason, "blocked");
+	assert_int_equal(c.fault, MB_FAULT_IP);
+	assert_int_equal(c.rule, 0);
+	mb_classify_reply_with(rules, MB_STAGE_MAIL, 554, "5.7.1", "spam: ACME shield said no", &c);
+	assert_string_equal(c.reason, "spamdetected");
+	mb_classify_reply_with(rules, MB_STAGE_UNKNOWN, 451, NULL, "please slow down", &c);
+	assert_string_equal(c.reason, "speeding");
+	assert_int_equal(c.rule, 1);
+	mb_classify_reply(MB_STAGE_UNKNOWN, 451, NULL, "please slow down", &c);
+	assert_string_not_equal(c.reason, "speeding"); /* the built-in set is untouched */
+
+	/* errors name the file and the rule; the set stays as it was */
+	static const struct {
+		const char *json, *want;
+		int code;
+	} bad[] = {
+	    {"[{\"reason\": \"blockd\", \"fault\": \"ip\", \"all\": [\"x\"]}]", "rule 1: reason",
+	     MB_ECONFIG},
+	    {"[{\"all\": [\"x\"], \"reason\": \"blocked\", \"fault\": \"ip\"}, {\"colour\": 1}]",
+	     "rule 2: unknown key", MB_ECONFIG},
+	    {"[{\"all\": \"x\", \"reason\": \"blocked\", \"fault\": \"pool\"}]", "rule 1: fault",
+	     MB_ECONFIG},
+	    {"[{\"all\": 5, \"reason\": \"blocked\", \"fault\": \"ip\"}]", "rule 1: all",
+	     MB_ECONFIG},
+	    {"[{\"code\": 700, \"reason\": \"blocked\", \"fault\": \"ip\"}]", "rule 1: code",
+	     MB_ECONFIG},
+	    {"[{\"stage\": \"quit\", \"reason\": \"blocked\", \"fault\": \"ip\"}]", "rule 1: stage",
+	     MB_ECONFIG},
+	    {"[{\"enhanced\": \"5.7\", \"reason\": \"blocked\", \"fault\": \"ip\"}]",
+	     "rule 1: enhanced", MB_ECONFIG},
+	    {"[{\"reason\": \"blocked\", \"fault\": \"ip\"}]", "rule 1: has no condition",
+	     MB_ECONFIG},
+	    {"{\"reason\": \"blocked\"}", "JSON array", MB_EDATA},
+	    {"[{\"reason\": ", "not valid JSON", MB_EDATA},
+	};
+	for (size_t i = 0; i < N(bad); i++) {
+		int rc;
+		write_file(path, bad[i].json);
+		rc = mb_rules_load_file(rules, path, &err);
+		if (rc != bad[i].code || !strstr(err.message, path) ||
+		    !strstr(err.message, bad[i].want))
+			fail_msg("%s: got %d \"%s\", want %d \"%s\"", bad[i].json, rc, err.message,
+			         bad[i].code, bad[i].want);
+		assert_int_equal(mb_rules_count(rules), builtin + 2);
+	}
+	assert_int_equal(mb_rules_load_file(rules, "/nonexistent/rules.json", &err), MB_ENOINPUT);
+	unlink(path);
+	mb_rules_free(rules);
+	mb_rules_free(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_lab_replies),
-		cmocka_unit_test(test_text_stage_and_class),
-		cmocka_unit_test(test_hostile_input),
-		cmocka_unit_test(test_reason_vocabulary),
-		cmocka_unit_test(test_ndr_replies),
+	    cmocka_unit_test(test_lab_replies),   cmocka_unit_test(test_text_stage_and_class),
+	    cmocka_unit_test(test_hostile_input), cmocka_unit_test(test_reason_vocabulary),
+	    cmocka_unit_test(test_ndr_replies),   cmocka_unit_test(test_rules_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,7 +16,7 @@
 #include "mailbisect/file.h"
 #include "mailbisect/limits.h"
 
-#define N(a) (sizeof(a) / sizeof((a)[0]))
+#define N(a)     (sizeof(a) / sizeof((a)[0]))
 #define FIXTURES MB_SOURCE_DIR "/tests/fixtures/dsn/"
 
 static void read_fixture(const char *name, struct mb_buf *out)
@@ -51,9 +51,9 @@ static struct mb_dsn *parse_fixture(const char *name)
 
 static void want_str(const char *what, const char *got, const char *want)
 {
-	if ((got == NULL) != (want == NULL) || (got && strcmp(got, want) != 0))
+	if ((got == NULL) != (want == NULL) || (got && want && strcmp(got, want) != 0))
 		fail_msg("%s: got \"%s\", want \"%s\"", what, got ? got : "(null)",
-			 want ? want : "(null)");
+		         want ? want : "(null)");
 }
 
 /* What a fixture says, read off the file by hand. */
@@ -72,55 +72,83 @@ struct want_report {
 };
 
 static const struct want_report reports[] = {
-	{"postfix-failure-folded.eml", "r1s3", "esp.example", "<r1s3.1701633598@Sender.Example>",
-	 "bounces+r1s3@bounces.sender.example", "<20231203200000.5B1C2200A2@esp.example>", 1,
-	 {{"alice@mail.recipient.example", "alice@mail.recipient.example", "failed", "5.7.1",
-	   "smtp",
-	   /* five folded lines joined with one space each; the 550-5.7.1 prefixes stay */
-	   "550-5.7.1 [198.51.100.47 1] Our system has detected an unusual rate of 550-5.7.1 "
-	   "unsolicited mail originating from your IP address. To protect our 550-5.7.1 users "
-	   "from spam, mail sent from your IP address has been blocked. 550 5.7.1 Please visit "
-	   "https://support.example/mail/?p=UnsolicitedIPError k33si11162128pld.22 - gsmtp",
-	   "mx.recipient.example", 550, MB_STAGE_DATA}}},
-	{"postfix-success.eml", "r4s2", "receiver.example", "<r4s2.1701634199@sender.example>",
-	 "bounces+r4s2@bounces.sender.example", "<20231203201000.7C1D1200B1@receiver.example>", 2,
-	 {{"carol@recipient.example", "carol@recipient.example", "delivered", "2.0.0", NULL, NULL,
-	   NULL, 0, MB_STAGE_UNKNOWN},
-	  {"dave@recipient.example", "dave@recipient.example", "relayed", "2.0.0", "smtp",
-	   "250 2.0.0 Ok: queued as 7D3A1200B4", "relay.recipient.example", 250,
-	   MB_STAGE_UNKNOWN}}},
-	/* the notification's paragraphs come in another order than the status groups */
-	{"postfix-multi-stage.eml", NULL, "esp.example", "<r2s1.1701634798@sender.example>",
-	 "bounces+r2s1@bounces.sender.example", "<20231203202000.1F2E3D4C5B@esp.example>", 3,
-	 {{"nobody@victim.example", "nobody@victim.example", "failed", "5.1.1", "smtp",
-	   "550 5.1.1 <nobody@victim.example>: Recipient address rejected: User unknown",
-	   "mx.victim.example", 550, MB_STAGE_RCPT},
-	  {"dave@other.example", "dave-alias@victim.example", "failed", "5.7.1", "smtp",
-	   "553 5.7.1 <bounces+r2s1@bounces.sender.example>: Sender address rejected: not "
-	   "accepted here",
-	   "mx.other.example", 553, MB_STAGE_MAIL},
-	  {"carol@victim.example", "carol@victim.example", "failed", "5.7.1", "smtp",
-	   "554 5.7.1 Email rejected due to security policies", "mx.victim.example", 554,
-	   MB_STAGE_DATA}}},
-	/* RFC 6533: UTF-8 fields, a unitext address, returned message/global-headers */
-	{"rfc6533-global.eml", "r3s1", "esp.example", "<r3s1.1701635398@sender.example>",
-	 "bounces+r3s1@bounces.sender.example", "<global-1@esp.example>", 1,
-	 {{"\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90.example",
-	   "\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90.example", "failed", "5.1.1", "smtp",
-	   "550 5.1.1 \xe7\x94\xa8\xe6\x88\xb7\xe4\xb8\x8d\xe5\xad\x98\xe5\x9c\xa8 (user does not "
-	   "exist)",
-	   "mx.\xe4\xbe\x8b\xe5\xad\x90.example", 550, MB_STAGE_RCPT}}},
-	/* delivery status labelled text/plain; delivered_to from a To with a display name */
-	{"text-plain-status.eml", NULL, "relay.example", "<r5s1.1701636000@sender.example>",
-	 "bounces+r5s1@bounces.sender.example", "<ndr-77@relay.example>", 1,
-	 {{"erin@recipient.example", NULL, "failed", "5.2.2", "smtp", "552 5.2.2 Mailbox full",
-	   NULL, 552, MB_STAGE_UNKNOWN}}},
-	/* base64-encoded status part with CRLF inside; an X-Postfix diagnostic has no code */
-	{"base64-status-delayed.eml", "r6s1", "esp.example", NULL,
-	 "bounces+r6s1@bounces.sender.example", "<delay-3@esp.example>", 1,
-	 {{"frank@recipient.example", NULL, "delayed", "4.4.1", "x-postfix",
-	   "connect to mx.recipient.example[192.0.2.30]:25: Connection timed out", NULL, 0,
-	   MB_STAGE_UNKNOWN}}},
+    {"postfix-failure-folded.eml",
+     "r1s3",
+     "esp.example",
+     "<r1s3.1701633598@Sender.Example>",
+     "bounces+r1s3@bounces.sender.example",
+     "<20231203200000.5B1C2200A2@esp.example>",
+     1,
+     {{"alice@mail.recipient.example", "alice@mail.recipient.example", "failed", "5.7.1", "smtp",
+       /* five folded lines joined with one space each; the 550-5.7.1 prefixes stay */
+       "550-5.7.1 [198.51.100.47 1] Our system has detected an unusual rate of 550-5.7.1 "
+       "unsolicited mail originating from your IP address. To protect our 550-5.7.1 users "
+       "from spam, mail sent from your IP address has been blocked. 550 5.7.1 Please visit "
+       "https://support.example/mail/?p=UnsolicitedIPError k33si11162128pld.22 - gsmtp",
+       "mx.recipient.example", 550, MB_STAGE_DATA}}},
+    {"postfix-success.eml",
+     "r4s2",
+     "receiver.example",
+     "<r4s2.1701634199@sender.example>",
+     "bounces+r4s2@bounces.sender.example",
+     "<20231203201000.7C1D1200B1@receiver.example>",
+     2,
+     {{"carol@recipient.example", "carol@recipient.example", "delivered", "2.0.0", NULL, NULL, NULL,
+       0, MB_STAGE_UNKNOWN},
+      {"dave@recipient.example", "dave@recipient.example", "relayed", "2.0.0", "smtp",
+       "250 2.0.0 Ok: queued as 7D3A1200B4", "relay.recipient.example", 250, MB_STAGE_UNKNOWN}}},
+    /* the notification's paragraphs come in another order than the status groups */
+    {"postfix-multi-stage.eml",
+     NULL,
+     "esp.example",
+     "<r2s1.1701634798@sender.example>",
+     "bounces+r2s1@bounces.sender.example",
+     "<20231203202000.1F2E3D4C5B@esp.example>",
+     3,
+     {{"nobody@victim.example", "nobody@victim.example", "failed", "5.1.1", "smtp",
+       "550 5.1.1 <nobody@victim.example>: Recipient address rejected: User unknown",
+       "mx.victim.example", 550, MB_STAGE_RCPT},
+      {"dave@other.example", "dave-alias@victim.example", "failed", "5.7.1", "smtp",
+       "553 5.7.1 <bounces+r2s1@bounces.sender.example>: Sender address rejected: not "
+       "accepted here",
+       "mx.other.example", 553, MB_STAGE_MAIL},
+      {"carol@victim.example", "carol@victim.example", "failed", "5.7.1", "smtp",
+       "554 5.7.1 Email rejected due to security policies", "mx.victim.example", 554,
+       MB_STAGE_DATA}}},
+    /* RFC 6533: UTF-8 fields, a unitext address, returned message/global-headers */
+    {"rfc6533-global.eml",
+     "r3s1",
+     "esp.example",
+     "<r3s1.1701635398@sender.example>",
+     "bounces+r3s1@bounces.sender.example",
+     "<global-1@esp.example>",
+     1,
+     {{"\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90.example",
+       "\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90.example", "failed", "5.1.1", "smtp",
+       "550 5.1.1 \xe7\x94\xa8\xe6\x88\xb7\xe4\xb8\x8d\xe5\xad\x98\xe5\x9c\xa8 (user does not "
+       "exist)",
+       "mx.\xe4\xbe\x8b\xe5\xad\x90.example", 550, MB_STAGE_RCPT}}},
+    /* delivery status labelled text/plain; delivered_to from a To with a display name */
+    {"text-plain-status.eml",
+     NULL,
+     "relay.example",
+     "<r5s1.1701636000@sender.example>",
+     "bounces+r5s1@bounces.sender.example",
+     "<ndr-77@relay.example>",
+     1,
+     {{"erin@recipient.example", NULL, "failed", "5.2.2", "smtp", "552 5.2.2 Mailbox full", NULL,
+       552, MB_STAGE_UNKNOWN}}},
+    /* base64-encoded status part with CRLF inside; an X-Postfix diagnostic has no code */
+    {"base64-status-delayed.eml",
+     "r6s1",
+     "esp.example",
+     NULL,
+     "bounces+r6s1@bounces.sender.example",
+     "<delay-3@esp.example>",
+     1,
+     {{"frank@recipient.example", NULL, "delayed", "4.4.1", "x-postfix",
+       "connect to mx.recipient.example[192.0.2.30]:25: Connection timed out", NULL, 0,
+       MB_STAGE_UNKNOWN}}},
 };
 
 static void check_report(const struct want_report *w, const struct mb_dsn *d, const char *how)
@@ -138,8 +166,7 @@ static void check_report(const struct want_report *w, const struct mb_dsn *d, co
 	for (size_t i = 0; i < w->n; i++) {
 		const struct want_recipient *e = &w->r[i];
 		const struct mb_dsn_recipient *g = &d->recipients[i];
-#define FIELD(f)                                                                              \
-	(snprintf(what, sizeof what, "recipient %zu " #f, i), want_str(what, g->f, e->f))
+#define FIELD(f) (snprintf(what, sizeof what, "recipient %zu " #f, i), want_str(what, g->f, e->f))
 		want_str("final_recipient", g->final_recipient, e->final);
 		want_str("original_recipient", g->original_recipient, e->original);
 		FIELD(action);
@@ -150,8 +177,8 @@ static void check_report(const struct want_report *w, const struct mb_dsn *d, co
 #undef FIELD
 		if (g->reply_code != e->reply_code || g->stage != e->stage)
 			fail_msg("recipient %zu: got code %d stage %s, want code %d stage %s", i,
-				 g->reply_code, mb_stage_name(g->stage), e->reply_code,
-				 mb_stage_name(e->stage));
+			         g->reply_code, mb_stage_name(g->stage), e->reply_code,
+			         mb_stage_name(e->stage));
 	}
 }
 
@@ -160,9 +187,8 @@ static void convert_line_ends(const struct mb_buf *in, const char *eol, struct m
 {
 	mb_buf_reset(out);
 	for (size_t i = 0; i < in->len; i++)
-		assert_int_equal(in->data[i] == '\n' ? mb_buf_puts(out, eol)
-						     : mb_buf_putc(out, in->data[i]),
-				 0);
+		assert_int_equal(
+		    in->data[i] == '\n' ? mb_buf_puts(out, eol) : mb_buf_putc(out, in->data[i]), 0);
 	assert_int_equal(mb_buf_terminate(out), 0);
 }
 
@@ -204,18 +230,18 @@ static void test_not_a_report(void **state)
 static void test_broken_multipart(void **state)
 {
 	static const char msg[] =
-		"From: MAILER-DAEMON@esp.example\n"
-		"Content-Type: multipart/report; report-type=delivery-status; boundary=\"nope\"\n"
-		"\n"
-		"<gina@recipient.example>: host mx said: 550 5.1.1 no such user (in reply to RCPT TO\n"
-		"    command)\n"
-		"\n"
-		"Reporting-MTA: dns; esp.example\n"
-		"\n"
-		"Final-Recipient: rfc822; <gina@recipient.example>\n"
-		"Action: failed\n"
-		"Status: 5.1.1\n"
-		"Diagnostic-Code: smtp; 550 5.1.1 no such user\n";
+	    "From: MAILER-DAEMON@esp.example\n"
+	    "Content-Type: multipart/report; report-type=delivery-status; boundary=\"nope\"\n"
+	    "\n"
+	    "<gina@recipient.example>: host mx said: 550 5.1.1 no such user (in reply to RCPT TO\n"
+	    "    command)\n"
+	    "\n"
+	    "Reporting-MTA: dns; esp.example\n"
+	    "\n"
+	    "Final-Recipient: rfc822; <gina@recipient.example>\n"
+	    "Action: failed\n"
+	    "Status: 5.1.1\n"
+	    "Diagnostic-Code: smtp; 550 5.1.1 no such user\n";
 	struct mb_dsn *d = parse_ok(msg, sizeof msg - 1);
 	(void)state;
 	assert_true(d->is_report);
@@ -231,31 +257,31 @@ static void test_broken_multipart(void **state)
 static void test_garbage_in_status(void **state)
 {
 	static const char msg[] =
-		"From: MAILER-DAEMON@esp.example\n"
-		"Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n"
-		"\n"
-		"--b\n"
-		"Content-Type: message/delivery-status\n"
-		"\n"
-		"   continuation with nothing before it\n"
-		"Reporting-MTA: dns; esp.example\n"
-		"this line is not a field\n"
-		"\x01\x02\xff garbage: with a colon after a space\n"
-		"\n"
-		"Final-Recipient: rfc822; one@recipient.example\n"
-		"@@@@ nonsense\n"
-		"Action: FAILED (permanent)\n"
-		"Status: 5.1.1 (unknown user)\n"
-		"Final-Recipient: rfc822; two@recipient.example\n"
-		"Action: delayed\n"
-		"Status: 4.2.2\n"
-		"Diagnostic-Code:\n"
-		"  smtp; 452 4.2.2\n"
-		"  over quota\n"
-		"\n"
-		"Action: failed\n"
-		"\n"
-		"--b--\n";
+	    "From: MAILER-DAEMON@esp.example\n"
+	    "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n"
+	    "\n"
+	    "--b\n"
+	    "Content-Type: message/delivery-status\n"
+	    "\n"
+	    "   continuation with nothing before it\n"
+	    "Reporting-MTA: dns; esp.example\n"
+	    "this line is not a field\n"
+	    "\x01\x02\xff garbage: with a colon after a space\n"
+	    "\n"
+	    "Final-Recipient: rfc822; one@recipient.example\n"
+	    "@@@@ nonsense\n"
+	    "Action: FAILED (permanent)\n"
+	    "Status: 5.1.1 (unknown user)\n"
+	    "Final-Recipient: rfc822; two@recipient.example\n"
+	    "Action: delayed\n"
+	    "Status: 4.2.2\n"
+	    "Diagnostic-Code:\n"
+	    "  smtp; 452 4.2.2\n"
+	    "  over quota\n"
+	    "\n"
+	    "Action: failed\n"
+	    "\n"
+	    "--b--\n";
 	struct mb_dsn *d = parse_ok(msg, sizeof msg - 1);
 	(void)state;
 	assert_true(d->is_report);
@@ -332,17 +358,18 @@ static void test_limits(void **state)
 	(void)state;
 
 	assert_int_equal(mb_buf_puts(&m, "Content-Type: multipart/report; boundary=\"b\"\n\n--b\n"
-					 "Content-Type: message/delivery-status\n\n"
-					 "Reporting-MTA: dns; "),
-			 0);
+	                                 "Content-Type: message/delivery-status\n\n"
+	                                 "Reporting-MTA: dns; "),
+	                 0);
 	for (size_t i = 0; i < 2 * MB_MAX_LINE_BYTES; i++)
 		assert_int_equal(mb_buf_putc(&m, 'x'), 0);
 	assert_int_equal(mb_buf_puts(&m, "\n\n"), 0);
 	for (int i = 0; i < MB_MAX_DSN_RECIPIENTS + 50; i++)
-		assert_int_equal(mb_buf_printf(&m, "Final-Recipient: rfc822; r%d@x.example\n"
-						   "Action: failed\nStatus: 5.0.0\n\n",
-					       i),
-				 0);
+		assert_int_equal(mb_buf_printf(&m,
+		                               "Final-Recipient: rfc822; r%d@x.example\n"
+		                               "Action: failed\nStatus: 5.0.0\n\n",
+		                               i),
+		                 0);
 	assert_int_equal(mb_buf_puts(&m, "--b--\n"), 0);
 	d = parse_ok(m.data, m.len);
 	assert_true(d->is_report);
@@ -355,14 +382,15 @@ static void test_limits(void **state)
 		mb_buf_reset(&m);
 		assert_int_equal(mb_buf_puts(&m, "From: x@y.example\n"), 0);
 		for (int i = 0; i < depth; i++)
-			assert_int_equal(mb_buf_printf(&m, "Content-Type: multipart/mixed; "
-							   "boundary=\"b%d\"\n\n--b%d\n",
-						       i, i),
-					 0);
+			assert_int_equal(mb_buf_printf(&m,
+			                               "Content-Type: multipart/mixed; "
+			                               "boundary=\"b%d\"\n\n--b%d\n",
+			                               i, i),
+			                 0);
 		assert_int_equal(mb_buf_puts(&m, "Content-Type: message/delivery-status\n\n"
-						 "Final-Recipient: rfc822; deep@x.example\n"
-						 "Action: failed\n\n"),
-				 0);
+		                                 "Final-Recipient: rfc822; deep@x.example\n"
+		                                 "Action: failed\n\n"),
+		                 0);
 		for (int i = depth - 1; i >= 0; i--)
 			assert_int_equal(mb_buf_printf(&m, "--b%d--\n", i), 0);
 		d = parse_ok(m.data, m.len);
@@ -382,9 +410,9 @@ static void test_match_precedence(void **state)
 
 	/* each key matches the report one way; ENVID wins, then Message-ID, then VERP */
 	struct mb_dsn_key keys[] = {
-		{"r9s9", "<other@sender.example>", "bounces+r1s3@bounces.sender.example"},
-		{"r8s8", "r1s3.1701633598@sender.example", NULL}, /* no brackets, domain case */
-		{"r1s3", "<unrelated@sender.example>", NULL},
+	    {"r9s9", "<other@sender.example>", "bounces+r1s3@bounces.sender.example"},
+	    {"r8s8", "r1s3.1701633598@sender.example", NULL}, /* no brackets, domain case */
+	    {"r1s3", "<unrelated@sender.example>", NULL},
 	};
 	assert_int_equal(mb_dsn_match(d, keys, N(keys), &by), 2);
 	assert_int_equal(by, MB_DSN_MATCH_ENVID);
@@ -401,10 +429,11 @@ static void test_match_precedence(void **state)
 
 	/* near misses never match */
 	struct mb_dsn_key near[] = {
-		{"r1s33", "<r1s3.1701633598@sender.example.net>", "bounces+r1s33@bounces.sender.example"},
-		{"R1S3", "<r1s3.170163359@sender.example>", "bounces+r1s3@sender.example"},
-		{"", "", ""},
-		{NULL, NULL, NULL},
+	    {"r1s33", "<r1s3.1701633598@sender.example.net>",
+	     "bounces+r1s33@bounces.sender.example"},
+	    {"R1S3", "<r1s3.170163359@sender.example>", "bounces+r1s3@sender.example"},
+	    {"", "", ""},
+	    {NULL, NULL, NULL},
 	};
 	assert_int_equal(mb_dsn_match(d, near, N(near), &by), -1);
 	assert_int_equal(by, MB_DSN_MATCH_NONE);
@@ -421,8 +450,8 @@ static void test_match_without_envid(void **state)
 	struct mb_dsn *d = parse_fixture("postfix-multi-stage.eml");
 	enum mb_dsn_match_by by;
 	struct mb_dsn_key keys[] = {
-		{"r2s0", "<r2s0.1@sender.example>", "bounces+r2s0@bounces.sender.example"},
-		{"r2s1", "<r2s1.1701634798@SENDER.example>", "bounces+r2s1@bounces.sender.example"},
+	    {"r2s0", "<r2s0.1@sender.example>", "bounces+r2s0@bounces.sender.example"},
+	    {"r2s1", "<r2s1.1701634798@SENDER.example>", "bounces+r2s1@bounces.sender.example"},
 	};
 	(void)state;
 	assert_null(d->envid);
@@ -485,23 +514,23 @@ static void test_corpus(void **state)
 	}
 	closedir(dp);
 	print_message("corpus: %zu files, %zu parsed, %zu with a delivery status, %zu recipients\n",
-		      files, parsed, reports, recipients);
+	              files, parsed, reports, recipients);
 	assert_true(files == 0 || reports * 2 >= files);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fixtures),
-		cmocka_unit_test(test_not_a_report),
-		cmocka_unit_test(test_broken_multipart),
-		cmocka_unit_test(test_garbage_in_status),
-		cmocka_unit_test(test_empty_and_garbage),
-		cmocka_unit_test(test_truncated),
-		cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_match_precedence),
-		cmocka_unit_test(test_match_without_envid),
-		cmocka_unit_test(test_corpus),
+	    cmocka_unit_test(test_fixtures),
+	    cmocka_unit_test(test_not_a_report),
+	    cmocka_unit_test(test_broken_multipart),
+	    cmocka_unit_test(test_garbage_in_status),
+	    cmocka_unit_test(test_empty_and_garbage),
+	    cmocka_unit_test(test_truncated),
+	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_match_precedence),
+	    cmocka_unit_test(test_match_without_envid),
+	    cmocka_unit_test(test_corpus),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -287,6 +287,69 @@ static void test_followups(void **state)
 	}
 }
 
+/* The same receivers with three rounds of the four variants (repeats), and then with one
+ * outcome flipped (a flaky filter): the verdict stays the same or becomes inconclusive or
+ * unconfirmed; it never changes to another confident answer. */
+static void test_followups_with_repeats(void **state)
+{
+	static const enum rule rules[] = {R_POOL,
+	                                  R_LINKS,
+	                                  R_TEMPLATE,
+	                                  R_DOMAIN,
+	                                  R_POOL_OR_LINKS,
+	                                  R_POOL_AND_LINKS,
+	                                  R_LINKS_OR_TEMPLATE,
+	                                  R_LINKS_AND_TEMPLATE,
+	                                  R_POOL_OR_TEMPLATE};
+	(void)state;
+	for (size_t c = 0; c < sizeof rules / sizeof rules[0]; c++) {
+		struct mb_verdict clean = {0};
+		/* which: the outcome flipped, -1 for none (the clean run comes first) */
+		for (int which = -1; which < 12; which++) {
+			struct mb_verdict_obs obs[24];
+			struct mb_followup f;
+			struct mb_verdict v;
+			size_t n = 0;
+
+			for (int round = 0; round < 3; round++)
+				for (size_t i = 0; i < 4; i++) {
+					struct mb_factors fa =
+					    mb_verdict_factors(standard[i], &newsletter);
+					observe(&obs[n], standard[i], &fa, rules[c]);
+					if ((int)n == which)
+						obs[n].state = obs[n].state == MB_STATE_BOUNCED
+						                   ? MB_STATE_DELIVERED
+						                   : MB_STATE_BOUNCED;
+					n++;
+				}
+			while (n < 20 &&
+			       mb_verdict_next_followup(obs, n, &newsletter, true, false, &f))
+				observe(&obs[n++], f.variant, &f.factors, rules[c]);
+			assert_int_equal(mb_verdict_infer(obs, n, &v), 0);
+			if (which < 0) {
+				if (v.unconfirmed || strcmp(v.fault, "inconclusive") == 0)
+					fail_msg(
+					    "rule %zu with repeats: got %s unconfirmed=%d (%s)", c,
+					    v.fault, v.unconfirmed, v.summary);
+				clean = v;
+				continue;
+			}
+			if (!v.unconfirmed && strcmp(v.fault, "inconclusive") != 0 &&
+			    (strcmp(v.fault, clean.fault) != 0 ||
+			     (v.detail == NULL) != (clean.detail == NULL) ||
+			     (v.detail && strcmp(v.detail, clean.detail) != 0)))
+				fail_msg("rule %zu, outcome %d flipped: got a confident %s/%s, the "
+				         "clean "
+				         "run says %s/%s (%s)",
+				         c, which, v.fault, v.detail ? v.detail : "null",
+				         clean.fault, clean.detail ? clean.detail : "null",
+				         v.summary);
+			mb_verdict_clear(&v);
+		}
+		mb_verdict_clear(&clean);
+	}
+}
+
 /* Without an alternate pool the pool cannot be separated: no follow-up through it. */
 static void test_followup_without_alternate(void **state)
 {
@@ -373,6 +436,7 @@ int main(void)
 	    cmocka_unit_test(test_pre_data_refusal_is_not_content),
 	    cmocka_unit_test(test_repeats),
 	    cmocka_unit_test(test_followups),
+	    cmocka_unit_test(test_followups_with_repeats),
 	    cmocka_unit_test(test_followup_without_alternate),
 	    cmocka_unit_test(test_no_followup_when_incomplete),
 	    cmocka_unit_test(test_texts_evidence),

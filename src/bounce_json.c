@@ -1,0 +1,170 @@
+/* The bounce reader's JSON side: Amazon SES event notifications (Bounce, Complaint, Delivery),
+ * as sent to an SNS e-mail subscription, with or without the SNS envelope. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "mailbisect/str.h"
+#include "bounce_internal.h"
+
+/* Nesting allowed for the SNS envelope around the SES event. */
+#define JSON_MAX_WRAP 2
+
+static const char *string_of(const cJSON *obj, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* "smtp; 550 5.1.1 user unknown" -> "550 5.1.1 user unknown". */
+static const char *untyped(const char *s)
+{
+	const char *semi = s ? strchr(s, ';') : NULL;
+	if (!semi || semi - s > 16)
+		return s;
+	for (semi++; *semi == ' '; semi++)
+		;
+	return semi;
+}
+
+static int reply_code_of(const char *s)
+{
+	if (!s || !(s[0] >= '2' && s[0] <= '5') || !isdigit((unsigned char)s[1]) ||
+	    !isdigit((unsigned char)s[2]) || (s[3] != ' ' && s[3] != '-' && s[3] != '\0'))
+		return 0;
+	return (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
+}
+
+/* "250 2.6.0 Message received" -> "2.6.0", or NULL. */
+static char *status_after_code(const char *s)
+{
+	size_t n = 0;
+	if (!reply_code_of(s))
+		return NULL;
+	s += 4;
+	while (s[n] && (isdigit((unsigned char)s[n]) || s[n] == '.') && n < 12)
+		n++;
+	return n >= 5 && s[1] == '.' ? mb_strndup(s, n) : NULL;
+}
+
+static int add(struct mb_bounce *b, const char *address, struct mb_bounce_record **out)
+{
+	struct mb_bounce_record *r;
+	if (!address || !*address || !(r = bounce_record_add(b)))
+		return address && *address ? MB_ENOMEM : 0;
+	if (!(r->recipient = mb_strdup(address)))
+		return MB_ENOMEM;
+	*out = r;
+	return 0;
+}
+
+static int read_bounce(const cJSON *event, struct mb_bounce *b)
+{
+	const cJSON *list = cJSON_GetObjectItemCaseSensitive(event, "bouncedRecipients"), *item;
+	int rc = 0;
+
+	cJSON_ArrayForEach(item, list)
+	{
+		struct mb_bounce_record *r = NULL;
+		const char *diagnostic = untyped(string_of(item, "diagnosticCode"));
+		if ((rc = add(b, string_of(item, "emailAddress"), &r)) || !r)
+			continue;
+		r->action = mb_strdup(string_of(item, "action"));
+		r->status = mb_strdup(string_of(item, "status"));
+		r->diagnostic = mb_strdup(diagnostic);
+		r->reply_code = reply_code_of(diagnostic);
+		if (!r->diagnostic && diagnostic)
+			rc = MB_ENOMEM;
+	}
+	b->kind = MB_BOUNCE_DSN;
+	return rc;
+}
+
+static int read_complaint(const cJSON *event, struct mb_bounce *b)
+{
+	const cJSON *list = cJSON_GetObjectItemCaseSensitive(event, "complainedRecipients"), *item;
+	const char *type = string_of(event, "complaintFeedbackType");
+	int rc = 0;
+
+	cJSON_ArrayForEach(item, list)
+	{
+		struct mb_bounce_record *r = NULL;
+		if ((rc = add(b, string_of(item, "emailAddress"), &r)) || !r)
+			continue;
+		if (type && !(r->feedback_type = mb_strdup(type)))
+			rc = MB_ENOMEM;
+	}
+	b->kind = MB_BOUNCE_FEEDBACK;
+	return rc;
+}
+
+static int read_delivery(const cJSON *event, struct mb_bounce *b)
+{
+	const cJSON *list = cJSON_GetObjectItemCaseSensitive(event, "recipients"), *item;
+	const char *response = string_of(event, "smtpResponse");
+	int rc = 0;
+
+	cJSON_ArrayForEach(item, list)
+	{
+		struct mb_bounce_record *r = NULL;
+		if (!cJSON_IsString(item) || (rc = add(b, item->valuestring, &r)) || !r)
+			continue;
+		r->action = mb_strdup("delivered");
+		r->reply_code = reply_code_of(response);
+		r->status = status_after_code(response);
+		r->diagnostic = mb_strdup(response);
+	}
+	b->kind = MB_BOUNCE_DSN;
+	return rc;
+}
+
+static int read_event(const cJSON *root, struct mb_bounce *b, int depth)
+{
+	const char *type = string_of(root, "notificationType");
+	const char *wrapped = string_of(root, "Message");
+	const cJSON *mail = cJSON_GetObjectItemCaseSensitive(root, "mail");
+	const char *id = mail ? string_of(mail, "messageId") : NULL;
+	int rc = 0;
+
+	if (!type && wrapped && depth < JSON_MAX_WRAP) { /* SNS envelope */
+		cJSON *inner = cJSON_Parse(wrapped);
+		if (inner)
+			rc = read_event(inner, b, depth + 1);
+		cJSON_Delete(inner);
+		return rc;
+	}
+	if (!type)
+		return 0;
+	if (strcmp(type, "Bounce") == 0)
+		rc = read_bounce(cJSON_GetObjectItemCaseSensitive(root, "bounce"), b);
+	else if (strcmp(type, "Complaint") == 0)
+		rc = read_complaint(cJSON_GetObjectItemCaseSensitive(root, "complaint"), b);
+	else if (strcmp(type, "Delivery") == 0)
+		rc = read_delivery(cJSON_GetObjectItemCaseSensitive(root, "delivery"), b);
+	if (!b->n_records)
+		b->kind = MB_BOUNCE_NONE;
+	else
+		b->provider = "amazonses";
+	if (!rc && id && !b->original_message_id && !(b->original_message_id = mb_strdup(id)))
+		rc = MB_ENOMEM;
+	return rc;
+}
+
+int bounce_read_json(const char *text, size_t len, struct mb_bounce *b)
+{
+	const char *end = NULL;
+	cJSON *root;
+	int rc;
+
+	while (len && isspace((unsigned char)*text))
+		text++, len--;
+	if (!len || *text != '{')
+		return 0;
+	if (!(root = cJSON_ParseWithLengthOpts(text, len, &end, 0)))
+		return 0;
+	rc = read_event(root, b, 0);
+	cJSON_Delete(root);
+	return rc;
+}

@@ -30,6 +30,7 @@ static cJSON *verdict_object(const struct mb_verdict *v)
 	add_str(o, "detail", v->detail);
 	add_str(o, "relation", v->relation);
 	add_str(o, "link_domain", v->link_domain);
+	add_str(o, "confounded", v->confounded);
 	cJSON_AddNumberToObject(o, "confidence", (double)(long)(v->confidence * 100 + 0.5) / 100);
 	cJSON_AddBoolToObject(o, "unconfirmed", v->unconfirmed);
 	add_str(o, "texts", v->texts);
@@ -158,6 +159,62 @@ static void single_link_domain(struct mb_report_data *d)
 	cJSON_Delete(facts);
 }
 
+static const char *pool_str(const cJSON *pool, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(pool, key);
+	return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+/* An `ip` verdict holds only when the alternate pool differs from the primary in the IP alone
+ * (DESIGN.md): a different relay host, account or pool headers make it confounded. */
+static void check_confounded(struct mb_report_data *d)
+{
+	struct mb_verdict *v = &d->verdict;
+	cJSON *spec;
+	const cJSON *pools, *a, *b, *ha, *hb;
+	struct mb_buf why = MB_BUF_INIT;
+
+	if (strcmp(v->fault, "ip") != 0 && strcmp(v->fault, "ip+content") != 0)
+		return;
+	spec = cJSON_Parse(d->run.spec_json);
+	pools = cJSON_GetObjectItemCaseSensitive(spec, "pools");
+	a = cJSON_GetObjectItemCaseSensitive(pools, "primary");
+	b = cJSON_GetObjectItemCaseSensitive(pools, "alternate");
+	if (a && b) {
+		const cJSON *ua = cJSON_GetObjectItemCaseSensitive(
+		                cJSON_GetObjectItemCaseSensitive(a, "auth"), "user"),
+		            *ub = cJSON_GetObjectItemCaseSensitive(
+		                cJSON_GetObjectItemCaseSensitive(b, "auth"), "user");
+		if (strcmp(pool_str(a, "host"), pool_str(b, "host")) != 0)
+			mb_buf_printf(&why, "%sthe relay (%s vs %s)", why.len ? ", " : "",
+			              pool_str(a, "host"), pool_str(b, "host"));
+		if ((ua == NULL) != (ub == NULL) || (cJSON_IsString(ua) && cJSON_IsString(ub) &&
+		                                     strcmp(ua->valuestring, ub->valuestring) != 0))
+			mb_buf_printf(&why, "%sthe account (AUTH user)", why.len ? ", " : "");
+		ha = cJSON_GetObjectItemCaseSensitive(a, "headers");
+		hb = cJSON_GetObjectItemCaseSensitive(b, "headers");
+		/* a pool-selection header may differ in value; more or fewer headers may not */
+		if (cJSON_GetArraySize(ha) != cJSON_GetArraySize(hb))
+			mb_buf_printf(&why, "%sthe extra headers (%d vs %d)", why.len ? ", " : "",
+			              cJSON_GetArraySize(ha), cJSON_GetArraySize(hb));
+	}
+	cJSON_Delete(spec);
+	if (why.len && !mb_buf_terminate(&why)) {
+		struct mb_buf s = MB_BUF_INIT;
+		v->confounded = mb_buf_steal(&why);
+		if (v->confounded &&
+		    !mb_buf_printf(&s,
+		                   "%s Confounded: besides the IP, the pools differ in %s, so the "
+		                   "alternate pool's pass may be due to that.",
+		                   v->summary ? v->summary : "", v->confounded)) {
+			free(v->summary);
+			v->summary = mb_buf_steal(&s);
+		}
+		mb_buf_free(&s);
+	}
+	mb_buf_free(&why);
+}
+
 int mb_report_data_load(struct mb_store *store, int64_t run_id, struct mb_report_data *d,
                         struct mb_err *err)
 {
@@ -172,6 +229,7 @@ int mb_report_data_load(struct mb_store *store, int64_t run_id, struct mb_report
 		return rc;
 	}
 	single_link_domain(d);
+	check_confounded(d);
 	return 0;
 }
 

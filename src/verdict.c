@@ -220,10 +220,20 @@ static int check_incomplete(const struct mb_verdict_obs *obs, size_t n, const st
 				              "Pool %s could not be reached (connection, TLS or "
 				              "timeout): check its host, port and TLS settings.\n",
 				              obs[i].pool ? obs[i].pool : "?");
+			/* A pending send the relay took has the stage of its reply (DATA);
+			 * one still at stage unknown never left: the run stopped first. */
+			else if (obs[i].state == MB_STATE_PENDING &&
+			         obs[i].stage == MB_STAGE_UNKNOWN)
+				mb_buf_printf(steps,
+				              "A send of variant %s never left: the run stopped "
+				              "before it. `mailbisect resume RUN` sends what is "
+				              "left.\n",
+				              mb_variant_name(obs[i].variant));
 			else if (obs[i].state == MB_STATE_PENDING)
 				mb_buf_printf(steps,
-				              "A %s send was still unresolved: run `mailbisect "
-				              "collect` later, when slow bounces have arrived.\n",
+				              "A send of variant %s was still unresolved: run "
+				              "`mailbisect collect RUN` later, when slow bounces "
+				              "have arrived.\n",
 				              mb_variant_name(obs[i].variant));
 		}
 	}
@@ -511,6 +521,7 @@ void mb_verdict_clear(struct mb_verdict *v)
 	free(v->next_steps);
 	free(v->alternatives);
 	free(v->link_domain);
+	free(v->confounded);
 	memset(v, 0, sizeof *v);
 }
 

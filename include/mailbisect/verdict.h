@@ -62,6 +62,9 @@ struct mb_verdict {
 	char *summary;        /* owned: one paragraph in plain words */
 	char *next_steps;     /* owned: what to do next, one step per line */
 	char *alternatives;   /* owned: other surviving explanations, comma-separated, or NULL */
+	char *confounded;     /* owned: for ip verdicts, what else differed between the pools
+	                         besides the IP (relay, account, headers), or NULL. Set by the
+	                         report, not by mb_verdict_infer. */
 	char *link_domain;    /* owned: the refused link domain, when bisection (or a message with
 	                         one link domain) named it; else NULL. Set by the run, not by
 	                         mb_verdict_infer. */

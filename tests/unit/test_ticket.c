@@ -87,22 +87,22 @@ static char *read_all(FILE *f)
 	return buf;
 }
 
-static void test_ticket_golden(void **state)
+/* A store in dir holding the pool-A-block run, with the given spec JSON. */
+static struct mb_store *ip_run(char *dir, const char *spec, int64_t *run_out)
 {
 	struct mb_err err = MB_ERR_INIT;
 	struct mb_store *s;
-	char dir[] = "/tmp/mb-ticket-XXXXXX", path[128], *token, *got, *want;
+	char path[128], *token;
 	int64_t run;
-	FILE *out, *g;
-	(void)state;
 
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof path, "%s/store.db", dir);
 	if (mb_store_open(&s, path, &err))
 		fail_msg("open: %s", err.message);
-	assert_int_equal(mb_store_run_create(s, "demo-s3150", "experiments/demo-s3150.json",
-	                                     spec_json, "victim.example", &run, &token, &err),
+	assert_int_equal(mb_store_run_create(s, "demo-s3150", "experiments/demo-s3150.json", spec,
+	                                     "victim.example", &run, &token, &err),
 	                 0);
+	free(token);
 	assert_int_equal(mb_store_run_set_facts(s, run, facts_json, &err), 0);
 	for (size_t i = 0; i < sizeof sends / sizeof sends[0]; i++) {
 		const struct send_case *c = &sends[i];
@@ -143,7 +143,29 @@ static void test_ticket_golden(void **state)
 		assert_int_equal(mb_store_send_resolve(s, &o, &err), 0);
 	}
 	assert_int_equal(mb_store_run_finish(s, run, "finished", NULL, &err), 0);
+	*run_out = run;
+	return s;
+}
 
+static void remove_store(struct mb_store *s, const char *dir)
+{
+	char path[160];
+	mb_store_close(s);
+	snprintf(path, sizeof path, "%s/store.db", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
+static void test_ticket_golden(void **state)
+{
+	struct mb_err err = MB_ERR_INIT;
+	struct mb_store *s;
+	char dir[] = "/tmp/mb-ticket-XXXXXX", *got, *want;
+	int64_t run;
+	FILE *out, *g;
+	(void)state;
+
+	s = ip_run(dir, spec_json, &run);
 	out = tmpfile();
 	assert_non_null(out);
 	if (mb_report_ticket(s, run, out, &err))
@@ -171,16 +193,53 @@ static void test_ticket_golden(void **state)
 	}
 	free(got);
 	free(want);
-	free(token);
-	mb_store_close(s);
-	unlink(path);
-	rmdir(dir);
+	remove_store(s, dir);
+}
+
+/* An alternate pool on another relay host: the ip verdict is reported as confounded. */
+static void test_confounded(void **state)
+{
+	static const char other_relay[] =
+	    "{\"name\":\"demo-s3150\",\"domain\":\"victim.example\","
+	    "\"envelope_sender\":\"bounces+{send}@bounces.sender.example\","
+	    "\"pools\":{\"primary\":{\"name\":\"pool-a\",\"host\":\"127.0.0.1\",\"port\":2525},"
+	    "\"alternate\":{\"name\":\"pool-b\",\"host\":\"smtp.other-esp.example\","
+	    "\"port\":587}}}";
+	struct mb_err err = MB_ERR_INIT;
+	struct mb_store *s;
+	char dir[] = "/tmp/mb-ticket-XXXXXX", *got;
+	int64_t run;
+	FILE *out;
+	(void)state;
+
+	/* same relay host: not confounded */
+	s = ip_run(dir, spec_json, &run);
+	out = tmpfile();
+	assert_int_equal(mb_report_json(s, run, out, &err), 0);
+	got = read_all(out);
+	fclose(out);
+	if (!strstr(got, "\"confounded\":\tnull") && !strstr(got, "\"confounded\": null"))
+		fail_msg("same relay: got %s, want confounded null", got);
+	free(got);
+	remove_store(s, dir);
+
+	strcpy(dir, "/tmp/mb-ticket-XXXXXX");
+	s = ip_run(dir, other_relay, &run);
+	out = tmpfile();
+	assert_int_equal(mb_report_json(s, run, out, &err), 0);
+	got = read_all(out);
+	fclose(out);
+	if (!strstr(got, "the relay (127.0.0.1 vs smtp.other-esp.example)"))
+		fail_msg("other relay: got %s, want the relay named as confounding", got);
+	free(got);
+	remove_store(s, dir);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_ticket_golden),
+	    cmocka_unit_test(test_confounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

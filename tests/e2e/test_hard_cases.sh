@@ -48,5 +48,27 @@ unconfirmed=$(jget "$work/random.json" 'd["verdict"]["unconfirmed"]')
 check "random: no confident factor verdict (inconclusive, or unconfirmed below 0.75)" \
   "$(python3 -c 'import sys; f,c,u=sys.argv[1],float(sys.argv[2]),sys.argv[3]; print(f == "inconclusive" or (u == "True" and c < 0.75))' "$fault" "$confidence" "$unconfirmed")" True
 
+# A recipient that does not exist: 5.1.1 says nothing about content, IP or domain. The run is
+# incomplete (never a `domain` by elimination) and says to use a recipient that exists.
+lab_scenario unknown-user
+python3 - "$MB_SOURCE_DIR/experiments/demo-s3150.json" "$work/unknown-spec.json" <<'PY'
+import json, sys
+spec = json.load(open(sys.argv[1]))
+spec.pop("$schema", None)
+spec.update({"name": "unknown-user", "recipients": ["nobody@victim.example"],
+             "message": "%s/../examples/newsletter.eml" % sys.argv[1].rsplit("/", 1)[0],
+             "pacing_ms": 100, "window_seconds": 20})
+with open(sys.argv[2], "w") as f:
+    json.dump(spec, f)
+PY
+run_spec unknown "$work/unknown-spec.json"
+check "unknown user: exit code 75" "$(cat "$work/unknown.rc")" 75
+check "unknown user: verdict incomplete" "$(jget "$work/unknown.json" 'd["verdict"]["fault"]')" incomplete
+check "unknown user: every send refused as userunknown, fault recipient" \
+  "$(jget "$work/unknown.json" 'sorted(set((s["state"], s["reason"], s["fault"]) for s in d["sends"]))')" \
+  '[["bounced", "userunknown", "recipient"]]'
+check_contains "unknown user: use a recipient that exists" \
+  "$(jget "$work/unknown.json" 'd["verdict"]["next_steps"]')" "Use a recipient that exists"
+
 rm -rf "$work"
 finish

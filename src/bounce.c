@@ -76,8 +76,10 @@ struct mb_bounce_record *bounce_record_add(struct mb_bounce *b)
 
 /* ---- The delivery-status report ----------------------------------------------------------- */
 
-static int take_dsn(struct mb_dsn *dsn, struct mb_bounce *b)
+static int take_dsn(struct mb_dsn *dsn, struct mb_bounce *b, struct bounce_context *ctx)
 {
+	if (dsn->reporting_mta)
+		bounce_host_copy(dsn->reporting_mta, ctx->reporting, sizeof ctx->reporting);
 	b->envid = steal(&dsn->envid);
 	b->original_message_id = steal(&dsn->original_message_id);
 	b->delivered_to = steal(&dsn->delivered_to);
@@ -118,10 +120,38 @@ static void recipient_unquote(char *a)
 	memmove(close - 1, close + 1, n + 1);
 }
 
+static int bounce_read(const struct mb_rules *rules, const char *data, size_t len,
+                       struct mb_bounce **out, struct mb_err *err);
+
+/* A copy with every lone CR (old Mac line ends, CR-only mbox files) made LF, CRLF kept; NULL
+ * when there is no lone CR (or no memory: the caller then reads the bytes as they are). */
+static char *lone_cr_to_lf(const char *data, size_t len)
+{
+	char *copy;
+	bool lone = false;
+	for (size_t i = 0; i < len && !lone; i++)
+		lone = data[i] == '\r' && (i + 1 == len || data[i + 1] != '\n');
+	if (!lone || !(copy = malloc(len ? len : 1)))
+		return NULL;
+	for (size_t i = 0; i < len; i++)
+		copy[i] = data[i] == '\r' && (i + 1 == len || data[i + 1] != '\n') ? '\n' : data[i];
+	return copy;
+}
+
 int mb_bounce_read(const struct mb_rules *rules, const char *data, size_t len,
                    struct mb_bounce **out, struct mb_err *err)
 {
+	char *normalised = lone_cr_to_lf(data, len);
+	int rc = bounce_read(rules, normalised ? normalised : data, len, out, err);
+	free(normalised);
+	return rc;
+}
+
+static int bounce_read(const struct mb_rules *rules, const char *data, size_t len,
+                       struct mb_bounce **out, struct mb_err *err)
+{
 	struct mb_dsn *dsn = NULL;
+	struct bounce_context ctx = {0};
 	struct mb_bounce *b;
 	int rc;
 
@@ -132,10 +162,10 @@ int mb_bounce_read(const struct mb_rules *rules, const char *data, size_t len,
 		mb_dsn_free(dsn);
 		return mb_err_set(err, MB_ENOMEM, "out of memory");
 	}
-	rc = take_dsn(dsn, b);
+	rc = take_dsn(dsn, b, &ctx);
 	mb_dsn_free(dsn);
 	if (!rc)
-		rc = bounce_read_text(data, len, b);
+		rc = bounce_read_text(data, len, b, &ctx);
 	if (rc) {
 		mb_bounce_free(b);
 		return mb_err_set(err, rc, "bounce: out of memory");
@@ -143,7 +173,7 @@ int mb_bounce_read(const struct mb_rules *rules, const char *data, size_t len,
 	for (size_t i = 0; i < b->n_records; i++) {
 		recipient_unquote(b->records[i].recipient);
 		bounce_status_settle(&b->records[i]);
-		bounce_classify(rules, b, &b->records[i]);
+		bounce_classify(rules, b, &ctx, &b->records[i]);
 	}
 	*out = b;
 	return 0;

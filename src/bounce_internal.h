@@ -3,9 +3,23 @@
 #ifndef MAILBISECT_BOUNCE_INTERNAL_H
 #define MAILBISECT_BOUNCE_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "mailbisect/bounce.h"
+
+#define BOUNCE_HOST_MAX  255 /* longest host name kept */
+#define BOUNCE_HOSTS_MAX 8   /* host names kept from the bounce's Received fields */
+
+/* The hosts a bounce names besides each recipient's Remote-MTA: who reported it (the
+ * Reporting-MTA field) and who handed it on (the Received fields of the bounce itself, top
+ * first), plus format details the records do not carry. Read by the per-host and per-format
+ * decisions of bounce_hosts.c. */
+struct bounce_context {
+	char reporting[BOUNCE_HOST_MAX + 1];
+	char received[BOUNCE_HOSTS_MAX][BOUNCE_HOST_MAX + 1];
+	size_t n_received;
+};
 
 /* A new zeroed record at the end of b's list; NULL when out of memory or at the limit. */
 struct mb_bounce_record *bounce_record_add(struct mb_bounce *b);
@@ -13,7 +27,7 @@ struct mb_bounce_record *bounce_record_add(struct mb_bounce *b);
 /* Reads what the delivery-status report did not say from the message itself: feedback
  * reports, auto-replies, the notification text of non-standard formats, and the text about
  * each recipient of a report whose fields are thin. Returns 0 or MB_ENOMEM. */
-int bounce_read_text(const char *data, size_t len, struct mb_bounce *b);
+int bounce_read_text(const char *data, size_t len, struct mb_bounce *b, struct bounce_context *ctx);
 
 /* Reads an Amazon SES event notification (JSON, maybe inside an SNS envelope) into b when the
  * text is one; leaves b alone otherwise. Returns 0 or MB_ENOMEM. */
@@ -29,6 +43,17 @@ int bounce_status_settle(struct mb_bounce_record *r);
 
 /* Sets r->cls from everything known about the record. */
 void bounce_classify(const struct mb_rules *rules, const struct mb_bounce *b,
-                     struct mb_bounce_record *r);
+                     const struct bounce_context *ctx, struct mb_bounce_record *r);
+
+/* The decisions a format, a local delivery agent or a remote host documents for its own
+ * wording (bounce_hosts.c): true and c set when one applies. */
+bool bounce_decide_by_format(const struct mb_bounce *b, const struct mb_bounce_record *r,
+                             struct mb_classification *c);
+bool bounce_decide_by_agent(const struct mb_bounce_record *r, struct mb_classification *c);
+bool bounce_decide_by_host(const struct bounce_context *ctx, const struct mb_bounce_record *r,
+                           struct mb_classification *c);
+
+/* Keeps the host name that starts s (letters, digits, '.', '-'), lower case, in out. */
+void bounce_host_copy(const char *s, char *out, size_t size);
 
 #endif

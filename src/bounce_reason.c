@@ -114,7 +114,7 @@ static bool vague(const struct mb_classification *c)
  * (a generic "user unknown" after DATA is a filter's answer, these are not). */
 static bool account_missing(const struct mb_bounce_record *r)
 {
-	static const char *const phrases[] = {"doesn't have a", "does not have a",
+	static const char *const phrases[] = {"dd this user doesn't have a", "does not have a",
 	                                      "name is not recognized", "not listed in",
 	                                      "address couldn't be found"};
 	for (size_t i = 0; r->diagnostic && i < sizeof phrases / sizeof phrases[0]; i++)
@@ -123,8 +123,26 @@ static bool account_missing(const struct mb_bounce_record *r)
 	return false;
 }
 
+/* "550 mx.example.org does not exist": a domain name (a dot, no '@') is what is missing. */
+static bool domain_missing(const char *text)
+{
+	const char *p = text, *w;
+	while (p && (p = strstr(p, " does not exist"))) {
+		bool dot = false;
+		for (w = p; w > text && w[-1] != ' ' && w[-1] != '<'; w--) {
+			if (w[-1] == '@' || w[-1] == ':')
+				return false;
+			dot |= w[-1] == '.';
+		}
+		if (dot && w < p && p[-1] != '.')
+			return true;
+		p++;
+	}
+	return false;
+}
+
 void bounce_classify(const struct mb_rules *rules, const struct mb_bounce *b,
-                     struct mb_bounce_record *r)
+                     const struct bounce_context *ctx, struct mb_bounce_record *r)
 {
 	struct mb_classification *c = &r->cls;
 
@@ -145,6 +163,11 @@ void bounce_classify(const struct mb_rules *rules, const struct mb_bounce *b,
 	                           r->diagnostic, c);
 	if (c->rule >= 0 && c->rule < (int)(mb_rules_count(rules) - mb_rules_count(NULL)))
 		return; /* a rule of the user's own file decides alone */
+	/* what the format, the local delivery agent or the refusing host documents for its own
+	 * words comes before the general reading */
+	if (bounce_decide_by_format(b, r, c) || bounce_decide_by_agent(r, c) ||
+	    bounce_decide_by_host(ctx, r, c))
+		return;
 
 	if (decisive_status(r, c))
 		return;
@@ -157,10 +180,23 @@ void bounce_classify(const struct mb_rules *rules, const struct mb_bounce *b,
 		set(c, "blocked", MB_FAULT_IP, c->hard);
 		return;
 	}
-	/* a local delivery program (procmail, a pipe) failed: its exit status is no reply */
+	/* a local delivery program (procmail, a pipe) failed: its exit status is no reply.
+	 * Sendmail's permanent x.3.0 for it says the system could not deliver at all. */
+	if (r->diagnostic_type && strstr(r->diagnostic_type, "unix") && b->provider &&
+	    strcmp(b->provider, "sendmail") == 0 && r->status && r->status[0] == '5' &&
+	    strcmp(r->status + 1, ".3.0") == 0) {
+		set(c, "systemerror", MB_FAULT_RECIPIENT, c->hard);
+		return;
+	}
 	if (r->diagnostic_type && strstr(r->diagnostic_type, "unix") &&
 	    strcmp(c->reason, "mailboxfull") != 0) {
 		set(c, "mailererror", MB_FAULT_RECIPIENT, c->hard);
+		return;
+	}
+	/* "<domain> does not exist": the host part, not the mailbox */
+	if ((strcmp(c->reason, "userunknown") == 0 || strcmp(c->reason, "filtered") == 0) &&
+	    domain_missing(r->diagnostic)) {
+		set(c, "hostunknown", MB_FAULT_RECIPIENT, c->hard);
 		return;
 	}
 	/* "user unknown" after the recipient was accepted, or with a status that is not about
@@ -176,7 +212,11 @@ void bounce_classify(const struct mb_rules *rules, const struct mb_bounce *b,
 		set(c, "networkerror", MB_FAULT_TRANSIENT, false);
 		return;
 	}
-	if (strcmp(c->reason, "undefined") == 0 && action_is(r, "delayed")) {
+	/* delayed, or refused for now with a code of its own in words no rule knows: still
+	 * waiting when it gave up (a bare 4.0.0 "temporary failure" says nothing of the kind) */
+	if (strcmp(c->reason, "undefined") == 0 &&
+	    (action_is(r, "delayed") ||
+	     (r->status && r->status[0] == '4' && strcmp(r->status + 1, ".0.0") != 0))) {
 		set(c, "expired", MB_FAULT_TRANSIENT, false);
 		return;
 	}

@@ -39,12 +39,15 @@ static const struct {
 	{"from", "icloud.com", "icloud"},
 	{"from", "me.com", "icloud"},
 	{"from", "amazonses.com", "amazonses"},
+	{"from", "messagelabs.com", "messagelabs"},
+	{"header:x-mailer", "<smtp32 v", "imailserver"},
 	{"header:x-ses-outgoing", "", "amazonses"},
 	{"header:x-mimecast-spam-score", "", "mimecast"},
 	{"text", "mimecast", "mimecast"},
 	{"text", "barracuda", "barracuda"},
 	{"text", "ironport", "cisco"},
 	{"text", "trend micro", "trendmicro"},
+	{"text", "interscan messaging security", "trendmicro"},
 	{"text", "pphosted.com", "proofpoint"},
 	{"text", "proofpoint", "proofpoint"},
 	{"text", "this is the qmail-send program", "qmail"},
@@ -994,7 +997,14 @@ static bool looks_like_bounce(GMimeMessage *m, const struct reader *r)
 	for (size_t i = 0; from && i < sizeof senders / sizeof senders[0]; i++)
 		if (mb_str_icontains(from, strlen(from), senders[i]))
 			return true;
-	for (size_t i = 0; subject && i < sizeof subjects / sizeof subjects[0]; i++)
+	/* Words like "failed" or "bounce" in the subject of ordinary mail are common: the
+	 * subject counts only for a message that an automaton sent (null envelope sender, or an
+	 * Auto-Submitted field other than "no"). */
+	const char *rp = header(m, "Return-Path"), *auto_sub = header(m, "Auto-Submitted");
+	bool automated =
+	    (rp && strstr(rp, "<>")) ||
+	    (auto_sub && strncasecmp(auto_sub + strspn(auto_sub, " \t"), "no", 2) != 0);
+	for (size_t i = 0; automated && subject && i < sizeof subjects / sizeof subjects[0]; i++)
 		if (mb_str_icontains(subject, strlen(subject), subjects[i]))
 			return true;
 	return false;
@@ -1012,7 +1022,9 @@ static void provider_find(GMimeMessage *m, const struct reader *r, struct mb_bou
 			hit =
 			    r->subject && mb_str_icontains(r->subject, strlen(r->subject), marker);
 		else if (strncmp(where, "header:", 7) == 0)
-			hit = header(m, where + 7) != NULL;
+			hit = header(m, where + 7) != NULL &&
+			      (!*marker || mb_str_icontains(header(m, where + 7),
+			                                    strlen(header(m, where + 7)), marker));
 		else
 			hit = r->nt.text.data &&
 			      mb_str_icontains(r->nt.text.data, r->nt.text.len, marker);
@@ -1135,6 +1147,32 @@ static int recipient_repair(const struct reader *r, struct mb_bounce *b,
 	return 0;
 }
 
+/* A Sendmail transcript's result line for a recipient: "554 <user@example.org>... text". */
+static bool transcript_result(const struct line *l)
+{
+	const char *close;
+	if (l->len < 8 || !isdigit((unsigned char)l->s[0]) || !isdigit((unsigned char)l->s[1]) ||
+	    !isdigit((unsigned char)l->s[2]) || l->s[3] != ' ' || l->s[4] != '<')
+		return false;
+	close = memchr(l->s + 5, '>', l->len - 5);
+	return close && memchr(l->s + 5, '@', (size_t)(close - l->s - 5)) &&
+	       (size_t)(close - l->s) + 4 <= l->len && strncmp(close + 1, "...", 3) == 0;
+}
+
+/* In a Sendmail transcript the session about a recipient comes before its result line: the
+ * block runs from the previous result line to this one. False when c is not on one. */
+static bool transcript_block(const struct reader *r, const struct candidate *c, size_t *first,
+                             size_t *last)
+{
+	if (!c || c->line >= r->nt.n || !transcript_result(&r->nt.lines[c->line]))
+		return false;
+	*last = c->line + 1;
+	*first = c->line;
+	while (*first > 0 && !transcript_result(&r->nt.lines[*first - 1]))
+		(*first)--;
+	return true;
+}
+
 static int records_fill(struct reader *r, struct mb_bounce *b)
 {
 	int rc = 0;
@@ -1147,6 +1185,11 @@ static int records_fill(struct reader *r, struct mb_bounce *b)
 		c = candidate_of(r, rec->recipient);
 		if (!c && b->n_records > 1 && rec->diagnostic)
 			continue;
+		if (b->kind == MB_BOUNCE_NDR && b->n_records > 1 &&
+		    transcript_block(r, c, &first, &last)) {
+			rc = record_fill(rec, &r->nt, first, last);
+			continue;
+		}
 		block_of(r, c, &first, &last);
 		if (c && !c->at_start && b->kind != MB_BOUNCE_DSN)
 			first = first > 2 ? first - 2 : 0; /* "... to\n  <address>:" */
@@ -1164,7 +1207,33 @@ static int records_fill(struct reader *r, struct mb_bounce *b)
 	return rc;
 }
 
-int bounce_read_text(const char *data, size_t len, struct mb_bounce *b)
+/* The hosts of the bounce's own Received fields ("from HOST", "by HOST"), top first. */
+static void received_hosts(GMimeMessage *m, struct bounce_context *ctx)
+{
+	GMimeHeaderList *list = g_mime_object_get_header_list(GMIME_OBJECT(m));
+	int n = list ? g_mime_header_list_get_count(list) : 0;
+
+	for (int i = 0; i < n && ctx->n_received < BOUNCE_HOSTS_MAX; i++) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(list, i);
+		const char *name = h ? g_mime_header_get_name(h) : NULL;
+		const char *v = h ? g_mime_header_get_value(h) : NULL;
+		static const char *const words[] = {"from ", "by "};
+		if (!name || !v || !mb_str_ieq(name, "Received"))
+			continue;
+		for (size_t k = 0; k < 2 && ctx->n_received < BOUNCE_HOSTS_MAX; k++) {
+			const char *w =
+			    mb_str_icontains(v, strnlen(v, MB_MAX_LINE_BYTES), words[k]);
+			char *out = ctx->received[ctx->n_received];
+			if (!w)
+				continue;
+			bounce_host_copy(w + strlen(words[k]), out, BOUNCE_HOST_MAX + 1);
+			if (strchr(out, '.'))
+				ctx->n_received++;
+		}
+	}
+}
+
+int bounce_read_text(const char *data, size_t len, struct mb_bounce *b, struct bounce_context *ctx)
 {
 	struct reader *r;
 	struct parts p = {0};
@@ -1186,6 +1255,7 @@ int bounce_read_text(const char *data, size_t len, struct mb_bounce *b)
 		return MB_ENOMEM;
 	}
 	r->subject = (char *)header(m, "Subject");
+	received_hosts(m, ctx);
 	parts_walk(&p, g_mime_message_get_mime_part(m), 0);
 	if ((rc = notice_load(&p, m, data, len, &r->nt)))
 		goto out;

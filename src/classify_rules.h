@@ -38,8 +38,8 @@ struct classify_rule {
 #define STAGE(s) (1u << MB_STAGE_##s)
 /* Stages before the message is sent: a refusal there cannot be about the content. */
 #define PRE_DATA (STAGE(CONNECT) | STAGE(HELO) | STAGE(MAIL) | STAGE(RCPT))
-/* Every stage but MAIL FROM, unknown included. */
-#define NOT_MAIL ((PRE_DATA & ~STAGE(MAIL)) | STAGE(DATA) | STAGE(AUTH) | STAGE(UNKNOWN))
+/* The message sent, or no stage known. */
+#define DATA_OR_UNKNOWN (STAGE(DATA) | STAGE(UNKNOWN))
 #define ANY_CODE 0, 0
 
 #define F_IP MB_FAULT_IP
@@ -110,6 +110,8 @@ static const struct classify_rule classify_rules[] = {
 	TEXT("rejected", F_DOMAIN, "sender verify failed"),
 	TEXT("rejected", F_DOMAIN, "sender verification"),
 	TEXT("rejected", F_UNKNOWN, "sender address rejected"),
+	/* an address (not an IP) on the receiver's own list: the sender, or to whom it writes */
+	TEXT("rejected", F_DOMAIN, "from an address", "blacklisted"),
 	TEXT("rejected", F_UNKNOWN, "sender rejected"),
 
 	/* -- Rules the recipient's organisation set up (transport rules, its own block lists,
@@ -200,6 +202,7 @@ static const struct classify_rule classify_rules[] = {
 	TEXT("norelaying", F_RECIPIENT, "not permitted to relay"),
 	TEXT("norelaying", F_RECIPIENT, "unable to relay"),
 	TEXT("norelaying", F_RECIPIENT, "no relaying"),
+	TEXT("norelaying", F_RECIPIENT, "insecure mail relay"),
 	/* a hop count exceeded names the loop's effect on the way (RFC 3463 x.4.6) */
 	TEXT("networkerror", F_RECIPIENT, "too many hops"),
 	TEXT("networkerror", F_RECIPIENT, "hop count"),
@@ -261,10 +264,10 @@ static const struct classify_rule classify_rules[] = {
 	TEXT("authfailure", F_DOMAIN, "forged"),
 
 	/* -- Deferrals for the sending IP's complaint rate (Yahoo's TSS04 and the like): its
-	 * reputation, not a plain rate limit. Answered to MAIL FROM it stays a refusal of the
-	 * sender (Sisimai's "rejected", see bounce_reason.c). */
-	TEXT_AT(NOT_MAIL, "badreputation", F_IP, "user complaints"),
-	TEXT_AT(NOT_MAIL, "badreputation", F_IP, "complaint rate"),
+	 * reputation, not a plain rate limit, at whatever stage it comes. (Yahoo's own hosts
+	 * document it as a refusal of the sender as a whole, see bounce_hosts.c.) */
+	TEXT("badreputation", F_IP, "user complaints"),
+	TEXT("badreputation", F_IP, "complaint rate"),
 
 	/* -- Rate and connection limits: wait and retry, no evidence about the factors. */
 	TEXT("toomanyconn", F_TRANSIENT, "connection rate"),
@@ -345,6 +348,7 @@ static const struct classify_rule classify_rules[] = {
 	TEXT("blocked", F_IP, "dynamic ip"),
 	TEXT("blocked", F_IP, "residential ip"),
 	TEXT("blocked", F_IP, "not accepting connections"),
+	TEXT("blocked", F_IP, "no access from mail server"),
 	TEXT("blocked", F_IP, "dial-up"),
 	TEXT("blocked", F_IP, "dialup"),
 	TEXT("blocked", F_IP, "server of your isp"),
@@ -396,9 +400,11 @@ static const struct classify_rule classify_rules[] = {
 	TEXT("policyviolation", F_CONTENT, "policy reason"),
 	TEXT("policyviolation", F_CONTENT, "policy restriction"),
 	TEXT("policyviolation", F_CONTENT, "local policy"),
-	TEXT("policyviolation", F_CONTENT, "policy violation"),
+	/* a bare "Policy violation" to RCPT TO is the address refused, left to the code */
+	TEXT_AT(DATA_OR_UNKNOWN, "policyviolation", F_CONTENT, "policy violation"),
 	TEXT("policyviolation", F_CONTENT, "violates", "policy"),
 	TEXT("policyviolation", F_CONTENT, "by policy"),
+	TEXT("policyviolation", F_UNKNOWN, "protocol violation"),
 
 	/* -- Delivery problems on the way (a failed DSN after retries). */
 	TEXT("expired", F_TRANSIENT, "retry timeout exceeded"),
@@ -411,10 +417,20 @@ static const struct classify_rule classify_rules[] = {
 	TEXT("expired", F_TRANSIENT, "did not accept our requests to connect"),
 	TEXT("expired", F_TRANSIENT, "host not reachable"),
 	TEXT("expired", F_TRANSIENT, "delivery failed", " attempts"),
+	TEXT("expired", F_TRANSIENT, "was aborted after"),
+	TEXT("expired", F_TRANSIENT, "not delivered within"),
+	TEXT("expired", F_TRANSIENT, "host is not responding"),
+	/* a provider's queue that gave up and says only that */
+	TEXT("systemerror", F_TRANSIENT, "after multiple retries"),
 	TEXT("networkerror", F_TRANSIENT, "network error"),
 	TEXT("systemerror", F_TRANSIENT, "service currently unavailable"),
 	TEXT("expired", F_TRANSIENT, "timed out"),
+	/* a named host that refused the connection turned us away (Sisimai's "blocked"); no
+	 * evidence yet of which factor */
+	TEXT("blocked", F_TRANSIENT, "connection refused by"),
 	TEXT("networkerror", F_TRANSIENT, "connection refused"),
+	/* the peer hung up on us mid-session: turned away, for no reason it gave */
+	TEXT("blocked", F_TRANSIENT, "connection reset by peer"),
 	TEXT("networkerror", F_TRANSIENT, "connection reset"),
 	TEXT("networkerror", F_TRANSIENT, "lost connection"),
 	TEXT("networkerror", F_TRANSIENT, "network is unreachable"),
@@ -459,7 +475,7 @@ static const struct {
 	{"x.6.1", "contenterror", F_CONTENT},    {"x.6.2", "contenterror", F_CONTENT},
 	{"x.6.3", "contenterror", F_CONTENT},    {"x.6.4", "contenterror", F_CONTENT},
 	{"x.6.5", "contenterror", F_CONTENT},    {"x.7.0", "securityerror", F_UNKNOWN},
-	{"x.7.1", "policyviolation", F_UNKNOWN}, {"x.7.2", "filtered", F_RECIPIENT},
+	{"x.7.1", "securityerror", F_UNKNOWN}, {"x.7.2", "filtered", F_RECIPIENT},
 	{"x.7.3", "securityerror", F_UNKNOWN},   {"x.7.4", "securityerror", F_SENDER},
 	{"x.7.5", "securityerror", F_SENDER},    {"x.7.6", "securityerror", F_SENDER},
 	{"x.7.7", "securityerror", F_CONTENT},   {"x.7.10", "failedstarttls", F_SENDER},

@@ -269,12 +269,17 @@ int mb_message_parse(struct mb_message **out, const char *data, size_t len, cons
 	if ((rc = check_bytes(data + skip, len - skip, name, err)) != 0)
 		return rc;
 	msg = calloc(1, sizeof *msg);
-	if (!msg || !(msg->name = mb_strdup(name)) ||
-	    !(msg->data = mb_strndup(data + skip, len - skip))) {
+	if (!msg || !(msg->name = mb_strdup(name)) || !(msg->data = malloc(len - skip + 2))) {
 		mb_message_free(msg);
 		return mb_err_set(err, MB_ENOMEM, "%s: out of memory", name);
 	}
+	memcpy(msg->data, data + skip, len - skip);
 	msg->len = len - skip;
+	/* A last line without its newline (a file cut short, an editor that strips it) would
+	 * leave GMime a header value that runs into the next field written after it. */
+	if (msg->len && msg->data[msg->len - 1] != '\n')
+		msg->data[msg->len++] = '\n';
+	msg->data[msg->len] = '\0';
 	gmime_init_once();
 	msg->mime = parse_bytes(msg->data, msg->len);
 	if (!msg->mime)

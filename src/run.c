@@ -156,14 +156,21 @@ static int check_alternate_domain(struct run_ctx *c, struct mb_err *err)
 	return 0;
 }
 
-/* The pool's transport exists and its relay answers: a dead relay stops the run before any
- * send, instead of halfway through the variants. */
-static int check_transport(const struct mb_pool_spec *pool, const char *which, struct mb_err *err)
+/* The pool's transport exists and its relay would take our mail (connection, TLS, login, as
+ * the transport's check sees them without sending): a relay that cannot work stops the run
+ * before any send, instead of after the primary pool's sends have gone out. */
+static int check_transport(const struct mb_pool_spec *pool, const char *which, const char *password,
+                           struct mb_err *err)
 {
-	if (!mb_transport_find(pool->transport))
+	const struct mb_transport_ops *t = mb_transport_find(pool->transport);
+	int rc;
+
+	if (!t)
 		return mb_err_set(err, MB_ECONFIG, "pools.%s.transport: unknown transport \"%s\"",
 		                  which, pool->transport);
-	if (mb_net_probe(pool->host, pool->port, pool->timeout_seconds * 1000, err))
+	rc = t->check ? t->check(pool, password, err)
+	              : mb_net_probe(pool->host, pool->port, pool->timeout_seconds * 1000, err);
+	if (rc)
 		return mb_err_prefix(err, "pools.%s (%s): ", which, pool->name);
 	return 0;
 }
@@ -188,20 +195,20 @@ static int prepare_run(struct run_ctx *c, struct mb_err *err)
 		return rc;
 	if ((rc = mb_run_plan(s, &c->plan, &c->n_plan, err)))
 		return rc;
-	if ((rc = check_transport(&s->primary, "primary", err)))
-		return rc;
+	/* both pools' secrets before either relay is contacted: the checks log in with them */
 	if (s->primary.auth_user &&
 	    (rc = mb_secret_resolve(&s->primary.auth_password, "pools.primary.auth",
 	                            &c->primary_password, err)))
 		return rc;
-	if (plan_uses_alternate(c)) {
-		if ((rc = check_transport(&s->alternate, "alternate", err)))
-			return rc;
-		if (s->alternate.auth_user &&
-		    (rc = mb_secret_resolve(&s->alternate.auth_password, "pools.alternate.auth",
-		                            &c->alternate_password, err)))
-			return rc;
-	}
+	if (plan_uses_alternate(c) && s->alternate.auth_user &&
+	    (rc = mb_secret_resolve(&s->alternate.auth_password, "pools.alternate.auth",
+	                            &c->alternate_password, err)))
+		return rc;
+	if ((rc = check_transport(&s->primary, "primary", c->primary_password, err)))
+		return rc;
+	if (plan_uses_alternate(c) &&
+	    (rc = check_transport(&s->alternate, "alternate", c->alternate_password, err)))
+		return rc;
 	if (s->has_mailbox) {
 		struct mb_collect_stats stats;
 		if ((rc = mb_secret_resolve(&s->mailbox.password, "mailbox", &c->mailbox_password,

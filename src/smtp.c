@@ -1,6 +1,7 @@
 /* SMTP transport on libesmtp 1.1.0: one session per send to the pool's relay, and what the relay
  * said at the step that decided it (connect, EHLO/STARTTLS, AUTH, MAIL, RCPT, DATA). */
 #include "mailbisect/transport.h"
+#include "smtp_internal.h"
 #include "mailbisect/buf.h"
 #include "mailbisect/clock.h"
 #include "mailbisect/limits.h"
@@ -27,16 +28,10 @@
 #include <auth-client.h>
 #include <libesmtp.h>
 
-#define SMTP_DEFAULT_TIMEOUT_SECONDS 30
-#define SMTP_MAX_TIMEOUT_SECONDS     3600
-/* libesmtp's PLAIN and LOGIN plugins strcpy user and password into buffers sized for 255 bytes
- * each: longer values must never reach them. */
-#define SMTP_MAX_SASL_FIELD  255
 #define SMTP_MAX_ENVID       100           /* RFC 3461 */
 #define SMTP_MAX_HEADER_LINE 998           /* RFC 5322 */
 #define SMTP_MESSAGE_CHUNK   (64u * 1024u) /* bytes per message callback (and BDAT chunk) */
 #define SMTP_MAX_PENDING     16            /* commands written and not yet answered */
-#define SMTP_MAX_REPLY_LINE  (8u * 1024u)  /* one reply line read through the monitor */
 
 /* SMTP commands as seen by the protocol monitor: which stage a reply belongs to. */
 enum smtp_command {
@@ -409,32 +404,9 @@ static const char *on_message(void **ctx, int *len, void *arg)
 
 static void tls_refuse(struct smtp_send *s, const char *why, long verify_error)
 {
-	const char *hint;
-
 	if (s->tls_problem[0])
 		return;
-	switch (verify_error) {
-	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-	case X509_V_ERR_CERT_UNTRUSTED:
-		hint = "set ca_file to the CA that signed it, or tls_verify to false for a test "
-		       "relay";
-		break;
-	case X509_V_ERR_HOSTNAME_MISMATCH:
-	case X509_V_ERR_IP_ADDRESS_MISMATCH:
-		hint = "use a host name the certificate lists, or set tls_verify to false for a "
-		       "test relay";
-		break;
-	default:
-		hint = "set tls_verify to false only for a test relay";
-		break;
-	}
-	snprintf(s->tls_problem, sizeof s->tls_problem,
-	         "certificate of %s not accepted: %s (verify error %ld); %s", s->relay, why,
-	         verify_error, hint);
+	smtp_tls_describe(s->tls_problem, sizeof s->tls_problem, s->relay, why, verify_error);
 }
 
 static void on_event(smtp_session_t session, int event, void *arg, ...)
@@ -562,7 +534,7 @@ static bool host_is_loopback(const char *host)
 }
 
 /* libesmtp makes the SSL object itself, so the server name (SNI) is set when its handshake
- * starts; the context carries the host name. */
+ * starts (for libesmtp's sessions and the check's alike); the context carries the host name. */
 static void on_tls_info(const SSL *ssl, int where, int ret)
 {
 	const char *host;
@@ -575,7 +547,7 @@ static void on_tls_info(const SSL *ssl, int where, int ret)
 		SSL_set_tlsext_host_name((SSL *)ssl, host);
 }
 
-static const char *ssl_reason(unsigned long e)
+const char *smtp_ssl_reason(unsigned long e)
 {
 	const char *r = e ? ERR_reason_error_string(e) : NULL;
 	return r ? r : "no details from OpenSSL";
@@ -584,8 +556,9 @@ static const char *ssl_reason(unsigned long e)
 /* Our own context for each session: libesmtp's default one is a global it frees with the
  * first session (a second TLS session then crashes), and under TLS 1.3 some sessions stalled
  * after STARTTLS; capped at TLS 1.2 they did not (LIBRARY-FACTS.md). Certificates are not
- * checked during the handshake: libesmtp reports problems as events, decided per tls_verify. */
-static int tls_context_new(const struct mb_pool_spec *pool, SSL_CTX **out, struct mb_err *err)
+ * checked during the handshake: libesmtp reports problems as events, decided per tls_verify,
+ * and the relay check looks at the same verify result. */
+int smtp_tls_context_new(const struct mb_pool_spec *pool, SSL_CTX **out, struct mb_err *err)
 {
 	SSL_CTX *ctx;
 	X509_VERIFY_PARAM *param;
@@ -596,7 +569,7 @@ static int tls_context_new(const struct mb_pool_spec *pool, SSL_CTX **out, struc
 	ctx = SSL_CTX_new(TLS_client_method());
 	if (!ctx)
 		return mb_err_set(err, MB_ENOMEM, "cannot create a TLS context: %s",
-		                  ssl_reason(ERR_get_error()));
+		                  smtp_ssl_reason(ERR_get_error()));
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
@@ -607,8 +580,10 @@ static int tls_context_new(const struct mb_pool_spec *pool, SSL_CTX **out, struc
 	if (pool->tls_verify) {
 		FILE *f = pool->ca_file ? fopen(pool->ca_file, "r") : NULL;
 		if (pool->ca_file && !f) {
-			mb_err_set(err, MB_ECONFIG, "pool \"%s\": cannot read ca_file %s: %s",
-			           pool->name ? pool->name : "", pool->ca_file, strerror(errno));
+			mb_err_set(err, MB_ECONFIG,
+			           "cannot read ca_file %s: %s; set ca_file to the CA bundle that "
+			           "signed the relay's certificate",
+			           pool->ca_file, strerror(errno));
 			SSL_CTX_free(ctx);
 			return MB_ECONFIG;
 		}
@@ -619,10 +594,9 @@ static int tls_context_new(const struct mb_pool_spec *pool, SSL_CTX **out, struc
 		else
 			ok = SSL_CTX_set_default_verify_paths(ctx);
 		if (!ok) {
-			mb_err_set(err, MB_ECONFIG, "pool \"%s\": cannot load %s: %s",
-			           pool->name ? pool->name : "",
+			mb_err_set(err, MB_ECONFIG, "cannot load %s: %s",
 			           pool->ca_file ? pool->ca_file : "the system CA store",
-			           ssl_reason(ERR_peek_last_error()));
+			           smtp_ssl_reason(ERR_peek_last_error()));
 			SSL_CTX_free(ctx);
 			return MB_ECONFIG;
 		}
@@ -640,17 +614,40 @@ static int tls_context_new(const struct mb_pool_spec *pool, SSL_CTX **out, struc
 	return 0;
 }
 
+void smtp_tls_describe(char *buf, size_t size, const char *relay, const char *why,
+                       long verify_error)
+{
+	const char *hint;
+
+	switch (verify_error) {
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+	case X509_V_ERR_CERT_UNTRUSTED:
+		hint = "set ca_file to the CA that signed it, or tls_verify to false for a test "
+		       "relay";
+		break;
+	case X509_V_ERR_HOSTNAME_MISMATCH:
+	case X509_V_ERR_IP_ADDRESS_MISMATCH:
+		hint = "use a host name the certificate lists, or set tls_verify to false for a "
+		       "test relay";
+		break;
+	default:
+		hint = "set tls_verify to false only for a test relay";
+		break;
+	}
+	snprintf(buf, size, "certificate of %s not accepted: %s (verify error %ld); %s", relay, why,
+	         verify_error, hint);
+}
+
 /* ---- SIGPIPE ---- */
 
-/* libesmtp writes to sockets the relay may have closed. Instead of changing the process's
- * disposition, SIGPIPE is blocked in this thread during the session and one it raised is
- * discarded before the old mask comes back. */
-struct sigpipe_guard {
-	sigset_t old;
-	bool blocked;
-};
-
-static void sigpipe_block(struct sigpipe_guard *g)
+/* libesmtp (and OpenSSL in the relay check) write to sockets the relay may have closed. Instead
+ * of changing the process's disposition, SIGPIPE is blocked in this thread during the session and
+ * one it raised is discarded before the old mask comes back. */
+void smtp_sigpipe_block(struct smtp_sigpipe_guard *g)
 {
 	sigset_t set;
 	sigemptyset(&set);
@@ -659,7 +656,7 @@ static void sigpipe_block(struct sigpipe_guard *g)
 	    pthread_sigmask(SIG_BLOCK, &set, &g->old) == 0 && !sigismember(&g->old, SIGPIPE);
 }
 
-static void sigpipe_restore(struct sigpipe_guard *g)
+void smtp_sigpipe_restore(struct smtp_sigpipe_guard *g)
 {
 	sigset_t set, pending;
 	struct timespec zero = {0, 0};
@@ -689,52 +686,54 @@ static bool has_control(const char *s)
 	return false;
 }
 
-static int check_pool(const struct mb_pool_spec *pool, const char *password, struct mb_err *err)
+long smtp_pool_timeout_seconds(const struct mb_pool_spec *pool)
 {
-	const char *name = pool_label(pool);
+	if (pool->timeout_seconds <= 0)
+		return SMTP_DEFAULT_TIMEOUT_SECONDS;
+	return pool->timeout_seconds < SMTP_MAX_TIMEOUT_SECONDS ? pool->timeout_seconds
+	                                                        : SMTP_MAX_TIMEOUT_SECONDS;
+}
 
+int smtp_pool_validate(const struct mb_pool_spec *pool, const char *password, struct mb_err *err)
+{
 	if (!pool->host || !*pool->host || strchr(pool->host, ':') || strpbrk(pool->host, " \t") ||
 	    has_control(pool->host))
 		return mb_err_set(err, MB_ECONFIG,
-		                  "pool \"%s\": relay host must be a host name or IPv4 address "
+		                  "relay host must be a host name or IPv4 address "
 		                  "(libesmtp 1.1.0 splits host:port at the first colon, so IPv6 "
-		                  "literals cannot be used)",
-		                  name);
+		                  "literals cannot be used)");
 	if (pool->port < 1 || pool->port > 65535)
-		return mb_err_set(err, MB_ECONFIG, "pool \"%s\": port %ld out of range 1-65535",
-		                  name, pool->port);
+		return mb_err_set(err, MB_ECONFIG, "port %ld out of range 1-65535", pool->port);
 	if (pool->tls == MB_TLS_IMPLICIT)
 		return mb_err_set(
 		    err, MB_ECONFIG,
-		    "pool \"%s\": implicit TLS is not supported by the SMTP transport; "
-		    "use starttls",
-		    name);
+		    "tls \"implicit\" (TLS from the first byte, usually port 465) cannot be used: "
+		    "libesmtp 1.1, which sends the messages, speaks TLS only through STARTTLS; set "
+		    "tls to starttls and use the relay's submission port (usually 587)");
 	if (pool->tls != MB_TLS_NONE && pool->tls != MB_TLS_STARTTLS)
-		return mb_err_set(err, MB_ECONFIG, "pool \"%s\": unknown TLS mode", name);
+		return mb_err_set(err, MB_ECONFIG, "unknown TLS mode");
 	if (pool->helo && (!*pool->helo || strpbrk(pool->helo, " \t") || has_control(pool->helo) ||
 	                   strlen(pool->helo) > 255))
-		return mb_err_set(err, MB_ECONFIG, "pool \"%s\": invalid EHLO name", name);
+		return mb_err_set(err, MB_ECONFIG, "invalid EHLO name");
 	if (!pool->auth_user)
 		return 0;
 	if (!password)
-		return mb_err_set(err, MB_ECONFIG,
-		                  "pool \"%s\": AUTH user set but no password given", name);
+		return mb_err_set(err, MB_ECONFIG, "AUTH user set but no password given");
 	if (!*pool->auth_user || strlen(pool->auth_user) > SMTP_MAX_SASL_FIELD ||
 	    has_control(pool->auth_user))
 		return mb_err_set(err, MB_ECONFIG,
-		                  "pool \"%s\": AUTH user must be 1-%d bytes without control "
+		                  "AUTH user must be 1-%d bytes without control "
 		                  "characters",
-		                  name, SMTP_MAX_SASL_FIELD);
+		                  SMTP_MAX_SASL_FIELD);
 	if (strlen(password) > SMTP_MAX_SASL_FIELD)
-		return mb_err_set(
-		    err, MB_ECONFIG,
-		    "pool \"%s\": AUTH password longer than %d bytes (libesmtp's limit)", name,
-		    SMTP_MAX_SASL_FIELD);
+		return mb_err_set(err, MB_ECONFIG,
+		                  "AUTH password longer than %d bytes (libesmtp's limit)",
+		                  SMTP_MAX_SASL_FIELD);
 	if (pool->tls == MB_TLS_NONE && !host_is_loopback(pool->host))
 		return mb_err_set(err, MB_ECONFIG,
-		                  "pool \"%s\": AUTH without TLS would send the password in clear "
+		                  "AUTH without TLS would send the password in clear "
 		                  "text to %s; set tls to starttls",
-		                  name, pool->host);
+		                  pool->host);
 	return 0;
 }
 
@@ -878,11 +877,11 @@ static int session_run(struct smtp_send *s, const struct mb_envelope *env, bool 
 	smtp_recipient_t rcpt = NULL;
 	auth_context_t auth = NULL;
 	SSL_CTX *ctx = NULL;
-	struct sigpipe_guard guard;
+	struct smtp_sigpipe_guard guard;
 	int rc;
 
-	if (s->pool->tls == MB_TLS_STARTTLS && (rc = tls_context_new(s->pool, &ctx, err)))
-		return rc;
+	if (s->pool->tls == MB_TLS_STARTTLS && (rc = smtp_tls_context_new(s->pool, &ctx, err)))
+		return mb_err_prefix(err, "pool \"%s\": ", pool_label(s->pool));
 	if (!(session = smtp_create_session()) || !(message = smtp_add_message(session)) ||
 	    (s->pool->auth_user && !(auth = auth_create_context())) ||
 	    session_setup(s, session, message, env, eight_bit, ctx, auth, &rcpt)) {
@@ -893,12 +892,12 @@ static int session_run(struct smtp_send *s, const struct mb_envelope *env, bool 
 	/* smtp_errno() keeps its last value across sessions; an invalid call sets it to
 	 * SMTP_ERR_INVAL, so any other value afterwards comes from this session. */
 	smtp_version(NULL, 0, 0);
-	sigpipe_block(&guard);
+	smtp_sigpipe_block(&guard);
 	/* Its result says little (1 even after a timeout or a TLS failure): the statuses do. */
 	smtp_start_session(session);
 	s->esmtp_error = smtp_errno();
 	s->ssl_error = ERR_peek_last_error();
-	sigpipe_restore(&guard);
+	smtp_sigpipe_restore(&guard);
 	s->end_ms = mb_clock_monotonic_ms();
 	reply_copy_status(&s->mail, smtp_reverse_path_status(message));
 	reply_copy_status(&s->rcpt, smtp_recipient_status(rcpt));
@@ -1056,7 +1055,7 @@ static int result_hello(const struct smtp_send *s, struct mb_send_result *res)
 			                   s->relay, s->timeout_seconds);
 		return result_ours(res, MB_STATE_ERROR, MB_STAGE_HELO,
 		                   "STARTTLS failed: TLS handshake with %s failed: %s", s->relay,
-		                   ssl_reason(s->ssl_error));
+		                   smtp_ssl_reason(s->ssl_error));
 	}
 	return 1;
 }
@@ -1232,8 +1231,11 @@ static int smtp_send_message(const struct mb_pool_spec *pool, const char *passwo
 	if (!res || !pool || !env || !msg)
 		return mb_err_set(err, MB_ESOFTWARE, "smtp transport: missing argument");
 	memset(res, 0, sizeof *res);
-	if ((rc = check_pool(pool, password, err)) || (rc = check_envelope(env, err)) ||
-	    (rc = check_message(msg, len, &eight_bit, err)) ||
+	if ((rc = smtp_pool_validate(pool, password, err))) {
+		mb_err_prefix(err, "pool \"%s\": ", pool_label(pool));
+		goto out;
+	}
+	if ((rc = check_envelope(env, err)) || (rc = check_message(msg, len, &eight_bit, err)) ||
 	    (rc = build_pool_headers(pool, &head, &head_eight_bit, err)))
 		goto out;
 	if (mb_buf_printf(&relay, "%s:%ld", pool->host, pool->port)) {
@@ -1245,10 +1247,7 @@ static int smtp_send_message(const struct mb_pool_spec *pool, const char *passwo
 	s.pool = pool;
 	s.password = password;
 	s.relay = mb_buf_steal(&relay);
-	s.timeout_seconds =
-	    pool->timeout_seconds > 0 ? pool->timeout_seconds : SMTP_DEFAULT_TIMEOUT_SECONDS;
-	if (s.timeout_seconds > SMTP_MAX_TIMEOUT_SECONDS)
-		s.timeout_seconds = SMTP_MAX_TIMEOUT_SECONDS;
+	s.timeout_seconds = smtp_pool_timeout_seconds(pool);
 	s.head = head.data ? head.data : "";
 	s.head_len = head.len;
 	s.msg = msg;
@@ -1272,4 +1271,5 @@ out:
 const struct mb_transport_ops mb_smtp_transport = {
     .name = "smtp",
     .send = smtp_send_message,
+    .check = smtp_check_relay,
 };

@@ -19,6 +19,7 @@
 
 #define PATH_BUF         256  /* a field path in a message, cut when longer */
 #define SHOW_BUF         96   /* a value quoted in a message, cut when longer */
+#define NUMBER_BUF       32   /* a JSON number quoted in a message */
 #define MAX_LABEL_LEN    64   /* experiment and pool names */
 #define MAX_HOST_LEN     255  /* host and helo */
 #define MAX_DOMAIN_LEN   253  /* RFC 1035 */
@@ -258,6 +259,17 @@ static bool is_integer(const cJSON *item)
 	       item->valuedouble == floor(item->valuedouble);
 }
 
+/* A JSON number quoted in a message: an integral value in full (9223372036854775808, not
+ * 9.22337203685478e+18) below 1e21, beyond that with an exponent, as JavaScript prints it. */
+static const char *show_number(double value, char out[NUMBER_BUF])
+{
+	if (isfinite(value) && value == floor(value) && fabs(value) < 1e21)
+		snprintf(out, NUMBER_BUF, "%.0f", value);
+	else
+		snprintf(out, NUMBER_BUF, "%.15g", value);
+	return out;
+}
+
 static const char *json_kind(const cJSON *item)
 {
 	if (cJSON_IsString(item))
@@ -401,6 +413,66 @@ static int find_inline_password(const struct load *ld, const cJSON *item, const 
 	return 0;
 }
 
+/* ---- Escaped NUL characters (MB_EDATA) ----------------------------------------------------- */
+
+/* Index, in document order with keys counted, of the first string whose JSON text holds an
+ * escaped NUL (\u0000), or -1. cJSON keeps only the text before it, so that
+ * "victim.example\u0000.evil.com" would be read as victim.example. json is valid JSON. */
+static long escaped_nul_string(const char *json, size_t len)
+{
+	long index = -1;
+
+	for (size_t i = 0; i < len; i++) {
+		if (json[i] != '"')
+			continue;
+		index++;
+		for (i++; i < len && json[i] != '"'; i++) {
+			if (json[i] != '\\' || i + 1 >= len)
+				continue;
+			if (json[i + 1] == 'u' && i + 5 < len &&
+			    memcmp(json + i + 2, "0000", 4) == 0)
+				return index;
+			i++; /* the escaped character: an escaped quote does not end the string */
+		}
+	}
+	return -1;
+}
+
+/* The path of the string escaped_nul_string counted as *index (keys before their values). */
+static bool string_path(const cJSON *item, const struct crumb *up, long *index, char *out,
+                        size_t size)
+{
+	long position = 0;
+
+	for (const cJSON *child = item->child; child; child = child->next, position++) {
+		bool in_object = cJSON_IsObject(item);
+		struct crumb here = {up, in_object ? (child->string ? child->string : "") : NULL,
+		                     position};
+		if ((in_object && (*index)-- == 0) || (cJSON_IsString(child) && (*index)-- == 0)) {
+			crumb_path(&here, out, size);
+			return true;
+		}
+		if (child->child && string_path(child, &here, index, out, size))
+			return true;
+	}
+	return false;
+}
+
+static int refuse_escaped_nul(const struct load *ld, const char *json, size_t len,
+                              const cJSON *root)
+{
+	long index = escaped_nul_string(json, len);
+	char path[PATH_BUF];
+
+	if (index < 0)
+		return 0;
+	if (!string_path(root, NULL, &index, path, sizeof path))
+		path[0] = '\0';
+	return fail(ld, MB_EDATA, path,
+	            "contains an escaped NUL character (\\u0000), which no field can hold "
+	            "(the text after it would be lost)");
+}
+
 static int check_shape(const struct load *ld, const cJSON *obj, const struct object_kind *kind,
                        const char *path);
 
@@ -542,7 +614,7 @@ static int get_long(const struct load *ld, const cJSON *obj, const struct object
 {
 	const struct field *f = find_field(kind, key);
 	const cJSON *item = member(obj, key);
-	char path[PATH_BUF];
+	char path[PATH_BUF], number[NUMBER_BUF];
 
 	if (!item) {
 		if (!f->default_json || mb_str_to_long(f->default_json, f->min, f->max, out))
@@ -551,8 +623,8 @@ static int get_long(const struct load *ld, const cJSON *obj, const struct object
 	}
 	if (item->valuedouble < (double)f->min || item->valuedouble > (double)f->max) {
 		path_join(path, sizeof path, parent, key, 0);
-		return fail(ld, MB_ECONFIG, path, "must be %ld..%ld, got %.15g", f->min, f->max,
-		            item->valuedouble);
+		return fail(ld, MB_ECONFIG, path, "must be %ld..%ld, got %s", f->min, f->max,
+		            show_number(item->valuedouble, number));
 	}
 	*out = (long)item->valuedouble;
 	return 0;
@@ -675,6 +747,55 @@ static bool is_env_name(const char *s)
 		return false;
 	for (const char *p = s; *p; p++)
 		if (!is_alnum(*p) && *p != '_')
+			return false;
+	return true;
+}
+
+/* Header fields a pool may not set: they make the message (From, Subject, its MIME structure)
+ * or its identity and routing (Message-ID, Received, signatures). Both pools must send the same
+ * message, or a difference between them would no longer be the pool's. "X-*" is a prefix. */
+static const char *const reserved_headers[] = {"From",
+                                               "Sender",
+                                               "Reply-To",
+                                               "To",
+                                               "Cc",
+                                               "Bcc",
+                                               "Subject",
+                                               "Date",
+                                               "Message-ID",
+                                               "In-Reply-To",
+                                               "References",
+                                               "MIME-Version",
+                                               "Content-*",
+                                               "Return-Path",
+                                               "Received",
+                                               "Received-SPF",
+                                               "Delivered-To",
+                                               "Errors-To",
+                                               "DKIM-Signature",
+                                               "DomainKey-Signature",
+                                               "ARC-*",
+                                               "Authentication-Results",
+                                               "Resent-*",
+                                               "List-*",
+                                               "Disposition-Notification-To",
+                                               NULL};
+
+static bool is_reserved_header(const char *name)
+{
+	for (const char *const *r = reserved_headers; *r; r++) {
+		size_t n = strlen(*r);
+		if ((*r)[n - 1] == '*' ? strncasecmp(name, *r, n - 1) == 0
+		                       : strcasecmp(name, *r) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool is_ascii(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p >= 0x80)
 			return false;
 	return true;
 }
@@ -849,9 +970,19 @@ static int parse_headers(const struct load *ld, const cJSON *map, const char *pa
 			            "%s is not a header field name (printable ASCII, no colon or "
 			            "space)",
 			            show(item->string, shown));
+		if (is_reserved_header(item->string))
+			return fail(ld, MB_ECONFIG, item_path,
+			            "%s belongs to the message or to its identity and routing, "
+			            "which every pool must send unchanged; pool headers are for "
+			            "relay instructions such as X-Mailgun-Sending-Ip-Pool",
+			            show(item->string, shown));
 		if (has_control(item->valuestring, true))
 			return fail(ld, MB_ECONFIG, item_path,
 			            "header value must not contain CR, LF or control characters");
+		if (!is_ascii(item->valuestring))
+			return fail(ld, MB_ECONFIG, item_path,
+			            "header value must be ASCII: other text would go out as raw "
+			            "8-bit bytes (encode it as an RFC 2047 encoded-word)");
 		for (size_t j = 0; j < pool->n_headers; j++)
 			if (strcasecmp(pool->headers[j].name, item->string) == 0)
 				return fail(ld, MB_ECONFIG, item_path,
@@ -948,6 +1079,37 @@ static int parse_pool(const struct load *ld, const cJSON *obj, const char *paren
 	return rc;
 }
 
+/* The port of "host:port" or "[v6]:port", when one is given: 1..65535. */
+static int check_url_port(const struct load *ld, const char *authority, size_t len)
+{
+	const char *end = authority + len, *colon = NULL, *p;
+	char shown[SHOW_BUF], digits[16];
+	long port = 0;
+
+	if (authority[0] == '[') {
+		const char *close = memchr(authority, ']', len);
+		if (!close)
+			return fail(ld, MB_ECONFIG, "mailbox.url",
+			            "IPv6 address without its closing ]");
+		colon = close + 1 < end && close[1] == ':' ? close + 1 : NULL;
+	} else {
+		for (p = authority; p < end; p++)
+			if (*p == ':')
+				colon = p;
+	}
+	if (!colon)
+		return 0;
+	for (p = colon + 1; p < end && *p >= '0' && *p <= '9' && port <= 65535; p++)
+		port = port * 10 + (*p - '0');
+	if (p == colon + 1 || p < end || port < 1 || port > 65535) {
+		size_t n = (size_t)(end - colon - 1);
+		snprintf(digits, sizeof digits, "%.*s", (int)(n < 12 ? n : 12), colon + 1);
+		return fail(ld, MB_ECONFIG, "mailbox.url", "port must be 1..65535, got %s",
+		            show(digits, shown));
+	}
+	return 0;
+}
+
 /* imap:// or imaps://, a host, no user or password inside the URL. */
 static int check_mailbox_url(const struct load *ld, const char *url)
 {
@@ -971,7 +1133,8 @@ static int check_mailbox_url(const struct load *ld, const char *url)
 		return fail(ld, MB_ECONFIG, "mailbox.url",
 		            "must not contain a user or password; use mailbox.user and "
 		            "mailbox.password_env or mailbox.password_file");
-	return 0;
+	return check_url_port(ld, authority,
+	                      slash ? (size_t)(slash - authority) : strlen(authority));
 }
 
 static int parse_mailbox(const struct load *ld, const cJSON *obj, struct mb_mailbox_spec *box)
@@ -991,20 +1154,35 @@ static int parse_mailbox(const struct load *ld, const cJSON *obj, struct mb_mail
 	return rc;
 }
 
+static bool is_label_char(char c)
+{
+	return is_alnum(c) || c == '.' || c == '_' || c == '-';
+}
+
+/* The spec file's name without its extension, made a valid name: each character outside the
+ * set (a UTF-8 sequence counts as one) becomes '-', and the name is cut to 64. "experiment"
+ * when no letter or digit is left, and for standard input ("-"). */
 static char *default_name(const char *label)
 {
 	const char *base = strrchr(label, '/');
 	const char *dot;
-	char *name;
+	char name[MAX_LABEL_LEN + 1];
+	size_t len, n = 0;
+	bool any_alnum = false;
 
 	base = base ? base + 1 : label;
 	dot = strrchr(base, '.');
-	name = mb_strndup(base, dot && dot != base ? (size_t)(dot - base) : strlen(base));
-	if (name && (!is_label(name) || strcmp(name, "-") == 0)) { /* "-" is standard input */
-		free(name);
-		name = mb_strdup("experiment");
+	len = dot && dot != base ? (size_t)(dot - base) : strlen(base);
+	for (size_t i = 0; i < len && n < MAX_LABEL_LEN; i++) {
+		unsigned char c = (unsigned char)base[i];
+		if ((c & 0xC0) == 0x80 && n && name[n - 1] == '-' && i &&
+		    (unsigned char)base[i - 1] >= 0x80)
+			continue; /* the rest of a UTF-8 sequence already replaced */
+		name[n++] = is_label_char((char)c) ? (char)c : '-';
+		any_alnum = any_alnum || is_alnum((char)c);
 	}
-	return name;
+	name[n] = '\0';
+	return mb_strdup(any_alnum ? name : "experiment");
 }
 
 static int parse_identity(const struct load *ld, const cJSON *root, struct mb_spec *spec)
@@ -1268,7 +1446,9 @@ int mb_spec_parse(struct mb_spec **out, const char *json, size_t len, const char
 	rc = parse_json(&ld, json, len, &root);
 	if (rc)
 		return rc;
-	rc = find_inline_password(&ld, root, NULL);
+	rc = refuse_escaped_nul(&ld, json, len, root);
+	if (!rc)
+		rc = find_inline_password(&ld, root, NULL);
 	if (!rc)
 		rc = check_shape(&ld, root, &top_kind, "");
 	spec = rc ? NULL : calloc(1, sizeof *spec);
@@ -1318,6 +1498,7 @@ int mb_spec_from_config(const char *config_path, const char *name, const char *m
                         const char *domain, const char *recipient, char **json, struct mb_err *err)
 {
 	static const char *const from_bounce[] = {"name", "message", "domain", "recipients"};
+	struct load ld = {config_path, NULL, err};
 	struct mb_buf buf = MB_BUF_INIT;
 	cJSON *root, *recipients;
 	int rc;
@@ -1326,13 +1507,20 @@ int mb_spec_from_config(const char *config_path, const char *name, const char *m
 	if ((rc = mb_file_read(config_path, MB_MAX_SPEC_BYTES, &buf, err)))
 		return rc;
 	root = cJSON_ParseWithLength(buf.data, buf.len);
-	mb_buf_free(&buf);
 	if (!cJSON_IsObject(root)) {
+		mb_buf_free(&buf);
 		cJSON_Delete(root);
 		return mb_err_set(err, MB_EDATA,
 		                  "%s: not a JSON object (an ESP config is a spec "
 		                  "without name, message, domain and recipients)",
 		                  config_path);
+	}
+	/* written out again below, where a cut string would no longer show */
+	rc = refuse_escaped_nul(&ld, buf.data, buf.len, root);
+	mb_buf_free(&buf);
+	if (rc) {
+		cJSON_Delete(root);
+		return rc;
 	}
 	for (size_t i = 0; i < COUNT(from_bounce); i++)
 		if (cJSON_GetObjectItemCaseSensitive(root, from_bounce[i])) {
@@ -1614,4 +1802,9 @@ static void walk_fields(const struct object_kind *kind, const char *parent,
 void mb_spec_fields(void (*fn)(const struct mb_spec_field *field, void *ctx), void *ctx)
 {
 	walk_fields(&top_kind, "", fn, ctx);
+}
+
+const char *const *mb_spec_reserved_headers(void)
+{
+	return reserved_headers;
 }

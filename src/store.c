@@ -6,11 +6,14 @@
 #include "mailbisect/file.h"
 #include "mailbisect/str.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -181,21 +184,32 @@ static int ensure_parent_dir(const char *path, struct mb_err *err)
 	return rc;
 }
 
-int mb_store_open(struct mb_store **out, const char *path, struct mb_err *err)
+/* create: make the file and its directory when missing; else a missing file is MB_ENOINPUT,
+ * so that a mistyped path is reported instead of becoming a new, empty store. */
+static int store_open(struct mb_store **out, const char *path, bool create, struct mb_err *err)
 {
 	struct mb_store *store;
+	struct stat st;
 	int rc;
 
 	*out = NULL;
-	if ((rc = ensure_parent_dir(path, err)))
+	/* SQLite would open "" as a temporary database that is thrown away */
+	if (!path || !*path)
+		return mb_err_set(err, MB_EUSAGE, "no store file given");
+	if (!create && stat(path, &st) != 0)
+		return mb_err_set(err, MB_ENOINPUT, "no store at %s: %s", path,
+		                  errno == ENOENT ? "a run creates it; check the --db path"
+		                                  : strerror(errno));
+	if (create && (rc = ensure_parent_dir(path, err)))
 		return rc;
 	store = calloc(1, sizeof *store);
 	if (!store || !(store->path = strdup(path))) {
 		free(store);
 		return mb_err_set(err, MB_ENOMEM, "out of memory");
 	}
-	if (sqlite3_open_v2(path, &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-	    SQLITE_OK) {
+	if (sqlite3_open_v2(path, &store->db,
+	                    SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0),
+	                    NULL) != SQLITE_OK) {
 		rc = mb_err_set(err, MB_EIO, "%s: cannot open store: %s", path,
 		                store->db ? sqlite3_errmsg(store->db) : "out of memory");
 		mb_store_close(store);
@@ -211,6 +225,16 @@ int mb_store_open(struct mb_store **out, const char *path, struct mb_err *err)
 	}
 	*out = store;
 	return 0;
+}
+
+int mb_store_open(struct mb_store **out, const char *path, struct mb_err *err)
+{
+	return store_open(out, path, true, err);
+}
+
+int mb_store_open_existing(struct mb_store **out, const char *path, struct mb_err *err)
+{
+	return store_open(out, path, false, err);
 }
 
 void mb_store_close(struct mb_store *store)
@@ -360,8 +384,8 @@ int mb_store_run_get(struct mb_store *store, int64_t run_id, struct mb_run_row *
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
 		sqlite3_finalize(st);
-		return rc == SQLITE_DONE ? mb_err_set(err, MB_EDATA, "%s: no run %lld", store->path,
-		                                      (long long)run_id)
+		return rc == SQLITE_DONE ? mb_err_set(err, MB_ENOINPUT, "%s: no run %lld",
+		                                      store->path, (long long)run_id)
 		                         : db_error(store, err, "read");
 	}
 	read_run_row(st, row);

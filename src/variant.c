@@ -643,11 +643,49 @@ static void set_from_address(GMimeMessage *mime, const char *address)
 	g_mime_object_remove_header(GMIME_OBJECT(mime), "Sender");
 }
 
+/* RFC 5322 field name: one or more printable ASCII characters except the colon. A line of a
+ * broken original that GMime kept as a "field" without such a name would go out as a header
+ * line no receiver reads as one: it is dropped. */
+static bool valid_field_name(const char *name)
+{
+	if (!name || !*name)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		if (*p < 33 || *p > 126 || *p == ':')
+			return false;
+	return true;
+}
+
+static void drop_invalid_fields(GMimeObject *obj, int depth)
+{
+	GMimeHeaderList *list = g_mime_object_get_header_list(obj);
+	for (int i = list ? g_mime_header_list_get_count(list) - 1 : -1; i >= 0; i--)
+		if (!valid_field_name(
+		        g_mime_header_get_name(g_mime_header_list_get_header_at(list, i))))
+			g_mime_header_list_remove_at(list, i);
+	if (depth > MB_MAX_MIME_DEPTH)
+		return;
+	if (GMIME_IS_MULTIPART(obj)) {
+		GMimeMultipart *mp = GMIME_MULTIPART(obj);
+		for (int i = 0; i < g_mime_multipart_get_count(mp); i++)
+			drop_invalid_fields(g_mime_multipart_get_part(mp, i), depth + 1);
+	} else if (GMIME_IS_MESSAGE_PART(obj)) {
+		GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
+		if (inner)
+			drop_invalid_fields(GMIME_OBJECT(inner), depth + 1);
+	} else if (GMIME_IS_MESSAGE(obj)) {
+		GMimeObject *body = g_mime_message_get_mime_part(GMIME_MESSAGE(obj));
+		if (body)
+			drop_invalid_fields(body, depth + 1);
+	}
+}
+
 static void set_fresh_headers(GMimeMessage *mime, const struct mb_variant_opts *opts)
 {
 	GMimeHeaderList *list = g_mime_object_get_header_list(GMIME_OBJECT(mime));
 	char date[64];
 
+	drop_invalid_fields(GMIME_OBJECT(mime), 0);
 	for (int i = g_mime_header_list_get_count(list) - 1; i >= 0; i--)
 		if (is_trace_field(
 		        g_mime_header_get_name(g_mime_header_list_get_header_at(list, i))))

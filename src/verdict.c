@@ -192,10 +192,40 @@ static int arms_summary(struct mb_buf *b, const struct arm arms[])
 }
 
 /* Sets an "incomplete" verdict when some send gives no evidence; returns 1 when it did. */
+/* Sends still pending when the verdict is made: a run that finishes closes its window, so they
+ * belong to a run that stopped, some perhaps before they left. resume sends what is left and
+ * collects like a run (collect alone would only read the bounce mailbox). One line for all. */
+_Static_assert(MB_VARIANT_COUNT <= 32, "the pending variants are a set of 32 bits");
+
+static void advise_pending(struct mb_buf *steps, int pending, unsigned long variants)
+{
+	bool first = true;
+
+	if (pending == 1)
+		mb_buf_puts(steps, "A send of variant ");
+	else
+		mb_buf_printf(steps, "%d sends (variants ", pending);
+	for (int v = 0; v < MB_VARIANT_COUNT; v++) {
+		if (!(variants & (1ul << v)))
+			continue;
+		mb_buf_printf(steps, "%s%s", first ? "" : ", ",
+		              mb_variant_name((enum mb_variant)v));
+		first = false;
+	}
+	mb_buf_printf(steps,
+	              "%s still pending: the run stopped before %s resolved, perhaps before "
+	              "%s left. `mailbisect resume RUN` sends what is left and collects the "
+	              "outcomes; after that, `mailbisect collect RUN` reads bounces that come "
+	              "late.\n",
+	              pending == 1 ? " is" : ") are", pending == 1 ? "it was" : "they were",
+	              pending == 1 ? "it" : "they");
+}
+
 static int check_incomplete(const struct mb_verdict_obs *obs, size_t n, const struct arm arms[],
                             struct mb_verdict *out, struct mb_buf *why, struct mb_buf *steps)
 {
-	int unreached = 0, arms_without_evidence = 0;
+	int unreached = 0, arms_without_evidence = 0, pending = 0;
+	unsigned long pending_variants = 0;
 	for (size_t i = 0; i < n; i++) {
 		enum mb_obs_class c = mb_verdict_classify_obs(&obs[i]);
 		if (c == MB_OBS_UNREACHED) {
@@ -220,23 +250,14 @@ static int check_incomplete(const struct mb_verdict_obs *obs, size_t n, const st
 				              "Pool %s could not be reached (connection, TLS or "
 				              "timeout): check its host, port and TLS settings.\n",
 				              obs[i].pool ? obs[i].pool : "?");
-			/* A pending send the relay took has the stage of its reply (DATA);
-			 * one still at stage unknown never left: the run stopped first. */
-			else if (obs[i].state == MB_STATE_PENDING &&
-			         obs[i].stage == MB_STAGE_UNKNOWN)
-				mb_buf_printf(steps,
-				              "A send of variant %s never left: the run stopped "
-				              "before it. `mailbisect resume RUN` sends what is "
-				              "left.\n",
-				              mb_variant_name(obs[i].variant));
-			else if (obs[i].state == MB_STATE_PENDING)
-				mb_buf_printf(steps,
-				              "A send of variant %s was still unresolved: run "
-				              "`mailbisect collect RUN` later, when slow bounces "
-				              "have arrived.\n",
-				              mb_variant_name(obs[i].variant));
+			else if (obs[i].state == MB_STATE_PENDING) {
+				pending++;
+				pending_variants |= 1ul << obs[i].variant;
+			}
 		}
 	}
+	if (pending)
+		advise_pending(steps, pending, pending_variants);
 	for (size_t a = 0; a < N_ARMS; a++)
 		if ((arms[a].no_evidence || arms[a].unreached) && arms[a].pass + arms[a].fail == 0)
 			arms_without_evidence++;

@@ -7,7 +7,8 @@
 #include "mailbisect/err.h"
 
 /* Reads the whole file (path "-" is stdin) into out (appended). Files over max_bytes are
- * refused with MB_EDATA; missing/unreadable ones give MB_ENOINPUT. The message names path. */
+ * refused with MB_EDATA; missing or unreadable ones, and anything but a regular file (a
+ * directory, a FIFO, a device: never waited on), give MB_ENOINPUT. The message names path. */
 int mb_file_read(const char *path, size_t max_bytes, struct mb_buf *out, struct mb_err *err);
 
 /* Reads a secret: the file must be a regular file not readable by group or others
@@ -17,7 +18,8 @@ int mb_file_read_secret(const char *path, char **out, struct mb_err *err);
 /* Writes data to path through path.tmp + rename. */
 int mb_file_write_atomic(const char *path, const void *data, size_t len, struct mb_err *err);
 
-/* Creates a directory and its parents (mode 0700 for new ones). */
+/* Creates a directory and its parents (mode 0700 for new ones). An empty path is refused
+ * (MB_EIO). */
 int mb_file_mkdirs(const char *path, struct mb_err *err);
 
 #endif

@@ -76,12 +76,17 @@ struct mb_spec {
 
 /* Loads and validates a spec file. Errors: MB_ENOINPUT (file), MB_EDATA (the document does not
  * have the spec's shape: JSON syntax, not an object, wrong type, unknown or duplicate key,
- * missing required key, inline password, both or neither of password_env/password_file;
- * message "PATH: field.path: expected integer"), MB_ECONFIG (well-formed but unusable values:
- * out of range, bad name or address, recipient outside domain, unknown variant or transport,
- * plan over the cap, missing alternate pool). Secrets are not read here. */
+ * missing required key, inline password, both or neither of password_env/password_file, a
+ * string holding an escaped NUL (\u0000); message "PATH: field.path: expected integer"),
+ * MB_ECONFIG (well-formed but unusable values: out of range, bad name or address, recipient
+ * outside domain, unknown variant or transport, plan over the cap, missing alternate pool, a
+ * pool header that belongs to the message or a non-ASCII header value). Secrets are not read
+ * here. Without "name", the name is made from the file's name (see mb_spec_parse). */
 int mb_spec_load(struct mb_spec **out, const char *path, struct mb_err *err);
-/* Same from bytes; base_dir resolves a relative "message" path (NULL = current directory). */
+/* Same from bytes; base_dir resolves a relative "message" path (NULL = current directory).
+ * name labels the messages; without a "name" key the experiment is named after it (its last
+ * path element without the extension, characters outside A-Z a-z 0-9 . _ - replaced by '-',
+ * cut to 64; "experiment" for "-" or when no letter or digit is left). */
 int mb_spec_parse(struct mb_spec **out, const char *json, size_t len, const char *name,
                   const char *base_dir, struct mb_err *err);
 void mb_spec_free(struct mb_spec *spec);
@@ -122,5 +127,10 @@ struct mb_spec_field {
 
 /* Calls fn for every field, parents before children, in the loader's (and docs') order. */
 void mb_spec_fields(void (*fn)(const struct mb_spec_field *field, void *ctx), void *ctx);
+
+/* The header fields pools.<pool>.headers refuses, compared without regard to case: they belong
+ * to the message or its identity and routing. A name ending in '*' stands for every name with
+ * that prefix ("Content-*"). NULL-terminated, static. */
+const char *const *mb_spec_reserved_headers(void);
 
 #endif

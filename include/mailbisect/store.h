@@ -76,6 +76,9 @@ struct mb_send_row {
 
 /* Opens (creating the file, its directory and the schema when missing). */
 int mb_store_open(struct mb_store **out, const char *path, struct mb_err *err);
+/* Opens a store that must already exist (commands that read stored runs): a missing file is
+ * MB_ENOINPUT ("no store at PATH"), never created. */
+int mb_store_open_existing(struct mb_store **out, const char *path, struct mb_err *err);
 void mb_store_close(struct mb_store *store);
 /* $XDG_STATE_HOME/mailbisect/mailbisect.db, else ~/.local/state/mailbisect/mailbisect.db.
  * Caller frees. */
@@ -93,6 +96,7 @@ int mb_store_run_finish(struct mb_store *store, int64_t run_id, const char *stat
 /* Records the facts of the message under test (a JSON object, see mb_report_facts_json). */
 int mb_store_run_set_facts(struct mb_store *store, int64_t run_id, const char *facts_json,
                            struct mb_err *err);
+/* A run that is not in the store is MB_ENOINPUT. */
 int mb_store_run_get(struct mb_store *store, int64_t run_id, struct mb_run_row *row,
                      struct mb_err *err);
 void mb_store_run_row_clear(struct mb_run_row *row);

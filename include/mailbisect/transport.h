@@ -42,6 +42,23 @@ struct mb_transport_ops {
 	int (*send)(const struct mb_pool_spec *pool, const char *password,
 	            const struct mb_envelope *env, const char *msg, size_t len,
 	            struct mb_send_result *res, struct mb_err *err);
+	/* Checks, without sending anything, that the pool's relay would take a message from us:
+	 * for SMTP it connects, reads the greeting, says EHLO, does STARTTLS (with the same
+	 * certificate checks as a send) and AUTH when the pool asks for them, and says QUIT; it
+	 * never starts a mail transaction. password is the resolved AUTH secret or NULL. Returns 0
+	 * when the relay is usable, else a negative code with err's message saying why in one line
+	 * (it does not name the pool: the caller prefixes that; never the password):
+	 *   MB_EUNAVAIL  cannot resolve or connect, no reply in time, the connection closed, the
+	 *                greeting, EHLO, STARTTLS or AUTH answered with a temporary refusal, or the
+	 *                greeting or EHLO refused for good
+	 *   MB_EPROTO    the peer does not speak SMTP, or broke it (a reply without a status code,
+	 *                an overlong line, a TLS handshake that failed)
+	 *   MB_ECONFIG   the pool's settings cannot work with this relay: STARTTLS or AUTH not
+	 *                offered, no usable AUTH mechanism, certificate not accepted, ca_file
+	 *                unreadable, implicit TLS, credentials refused
+	 *   MB_ENOMEM    out of memory
+	 * NULL for a transport that has nothing to check. */
+	int (*check)(const struct mb_pool_spec *pool, const char *password, struct mb_err *err);
 };
 
 /* Transport by name, or NULL. */

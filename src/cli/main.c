@@ -1,5 +1,6 @@
 /* mailbisect command line: a table of commands and options; parsing is kept apart from
  * acting. Results go to stdout, diagnostics to stderr with the program name. */
+#include "classify.h"
 #include "mailbisect/err.h"
 #include "mailbisect/file.h"
 #include "mailbisect/frombounce.h"
@@ -12,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
+#include <errno.h>
 #include <signal.h>
 #include <time.h>
 #include <stdbool.h>
@@ -31,7 +33,9 @@ static void on_signal(int sig)
 
 struct cli {
 	const char *command;
-	const char *arg; /* the command's one positional argument */
+	const char *arg;   /* the command's first positional argument */
+	char *const *args; /* every positional argument (commands that take several) */
+	size_t n_args;
 	const char *db;
 	const char *out_dir;
 	const char *limit;
@@ -39,6 +43,9 @@ struct cli {
 	const char *config;
 	const char *save_spec;
 	const char *message;
+	const char *rules;
+	const char *reply;
+	const char *stage;
 	bool json;
 	bool dry_run;
 	bool quiet;
@@ -52,7 +59,8 @@ static const struct option_def {
 	size_t offset;
 	const char *help;
 } options[] = {
-    {"--json", OPT_FLAG, offsetof(struct cli, json), "print the result as one JSON object"},
+    {"--json", OPT_FLAG, offsetof(struct cli, json),
+     "print the result as JSON (one object; `classify`: one object per line)"},
     {"--db", OPT_VALUE, offsetof(struct cli, db),
      "store file (default $XDG_STATE_HOME/mailbisect/mailbisect.db)"},
     {"--dry-run", OPT_FLAG, offsetof(struct cli, dry_run),
@@ -68,7 +76,14 @@ static const struct option_def {
      "`run --from-bounce`: also write the spec it builds to this file"},
     {"--message", OPT_VALUE, offsetof(struct cli, message),
      "`run --from-bounce`: the original message, when the report returned only its headers"},
-    {"--quiet", OPT_FLAG, offsetof(struct cli, quiet), "no progress line"},
+    {"--quiet", OPT_FLAG, offsetof(struct cli, quiet),
+     "no progress line (`classify`: no summary on stderr)"},
+    {"--rules", OPT_VALUE, offsetof(struct cli, rules),
+     "`classify`: a rules file tried before the built-in rules"},
+    {"--reply", OPT_VALUE, offsetof(struct cli, reply),
+     "`classify`: classify this SMTP reply instead of bounce messages"},
+    {"--stage", OPT_VALUE, offsetof(struct cli, stage),
+     "`classify --reply`: SMTP stage of the reply: connect, helo, auth, mail, rcpt, data"},
 };
 
 static int cmd_run(struct cli *cli);
@@ -78,28 +93,37 @@ static int cmd_collect(struct cli *cli);
 static int cmd_history(struct cli *cli);
 static int cmd_resume(struct cli *cli);
 static int cmd_ticket(struct cli *cli);
+static int cmd_classify(struct cli *cli);
 
 static const struct command_def {
 	const char *name;
 	const char *usage;
 	const char *help;
 	int (*fn)(struct cli *cli);
+	bool many_args; /* takes any number of positional arguments */
 } commands[] = {
     {"run", "run SPEC [--json] [--db FILE] [--dry-run] [--quiet]",
-     "run the experiment SPEC describes and print the verdict", cmd_run},
+     "run the experiment SPEC describes and print the verdict", cmd_run, false},
     {"run", "run --from-bounce NDR --config ESP [--message FILE] [--save-spec FILE] [--dry-run]",
-     "build the experiment from the bounce in hand and an ESP config, then run it", cmd_run},
+     "build the experiment from the bounce in hand and an ESP config, then run it", cmd_run, false},
     {"variants", "variants SPEC --out DIR",
-     "write the planned variants as .eml files, send nothing", cmd_variants},
-    {"show", "show RUN [--json] [--db FILE]", "print the report of a stored run", cmd_show},
+     "write the planned variants as .eml files, send nothing", cmd_variants, false},
+    {"show", "show RUN [--json] [--db FILE]", "print the report of a stored run", cmd_show, false},
     {"collect", "collect RUN [--json] [--db FILE]",
-     "read the bounce mailbox again for a stored run (slow bounces), then report", cmd_collect},
+     "read the bounce mailbox again for a stored run (slow bounces), then report", cmd_collect,
+     false},
     {"resume", "resume RUN [--json] [--db FILE] [--quiet]",
-     "finish an interrupted run from its journal; nothing is sent twice", cmd_resume},
+     "finish an interrupted run from its journal; nothing is sent twice", cmd_resume, false},
     {"history", "history [--json] [--limit N] [--db FILE]",
-     "list stored runs, newest first, one line each", cmd_history},
+     "list stored runs, newest first, one line each", cmd_history, false},
     {"ticket", "ticket RUN [--out FILE] [--db FILE]",
-     "write the escalation ticket (Markdown) for the ESP of a stored run", cmd_ticket},
+     "write the escalation ticket (Markdown) for the ESP of a stored run", cmd_ticket, false},
+    {"classify", "classify [--json] [--rules FILE] [--quiet] [PATH...]",
+     "classify bounces: each PATH a message, an mbox, a Maildir or a folder of messages, or - "
+     "(stdin, also the default); one line per recipient",
+     cmd_classify, true},
+    {"classify", "classify --reply TEXT [--stage STAGE] [--rules FILE] [--json]",
+     "classify one SMTP reply (reason, fault, hard or soft)", cmd_classify, true},
 };
 
 static void usage(FILE *out)
@@ -112,7 +136,9 @@ static void usage(FILE *out)
 		fprintf(out, "  %-12s %s\n", options[i].name, options[i].help);
 	fputs("\nexit codes: 0 verdict reached, 64 usage, 65 bad data, 66 missing input,\n"
 	      "  69 service unavailable, 70 internal error, 74 I/O error, 75 experiment\n"
-	      "  incomplete, 76 protocol error, 77 permission denied, 78 configuration error\n",
+	      "  incomplete, 76 protocol error, 77 permission denied, 78 configuration error\n"
+	      "  (classify: 0 every input read, 65 a message could not be read,\n"
+	      "  66 an input missing or unreadable; the other inputs are still read)\n",
 	      out);
 }
 
@@ -122,16 +148,41 @@ static int fail(const struct mb_err *err)
 	return mb_err_exit_code(err->code);
 }
 
+#define SHOWN_ARG_CHARS 40 /* an argument echoed in a message is cut after this many bytes */
+
+/* A command-line argument as a message shows it: control characters as '?', and cut (at a
+ * character boundary) with "..." when long, so a 5000-character argument is not echoed whole. */
+static const char *shown_arg(const char *arg, char out[SHOWN_ARG_CHARS + 4])
+{
+	size_t n = 0;
+
+	for (; arg[n] && n < SHOWN_ARG_CHARS; n++)
+		out[n] = (unsigned char)arg[n] < 0x20 || arg[n] == 0x7F ? '?' : arg[n];
+	if (arg[n]) {
+		while (n && ((unsigned char)arg[n] & 0xC0) == 0x80)
+			n--; /* not in the middle of a UTF-8 sequence */
+		memcpy(out + n, "...", 3);
+		n += 3;
+	}
+	out[n] = '\0';
+	return out;
+}
+
 static int usage_error(const char *fmt, const char *what)
 {
+	char shown[SHOWN_ARG_CHARS + 4];
+
 	fputs("mailbisect: ", stderr);
-	fprintf(stderr, fmt, what);
+	fprintf(stderr, fmt, shown_arg(what, shown));
 	fputs("\n(run `mailbisect --help` for usage)\n", stderr);
 	return EX_USAGE;
 }
 
-static int parse_args(int argc, char **argv, struct cli *cli)
+/* Positional arguments are gathered at the front of argv[2..] (each is moved to a slot
+ * already read), so a command that takes several gets them in order without a copy. */
+static int parse_args(int argc, char **argv, const struct command_def *command, struct cli *cli)
 {
+	cli->args = argv + 2;
 	for (int i = 2; i < argc; i++) {
 		const struct option_def *opt = NULL;
 		for (size_t k = 0; k < sizeof options / sizeof options[0]; k++)
@@ -139,10 +190,15 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 				opt = &options[k];
 		if (!opt && argv[i][0] == '-' && argv[i][1])
 			return usage_error("unknown option %s", argv[i]);
+		if (!opt && !argv[i][0])
+			return usage_error("%s: an empty argument names no file or run",
+			                   cli->command);
 		if (!opt) {
-			if (cli->arg)
+			if (cli->arg && !command->many_args)
 				return usage_error("unexpected argument %s", argv[i]);
-			cli->arg = argv[i];
+			if (!cli->arg)
+				cli->arg = argv[i];
+			argv[2 + cli->n_args++] = argv[i];
 			continue;
 		}
 		if (opt->kind == OPT_FLAG) {
@@ -150,19 +206,28 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		} else {
 			if (++i >= argc)
 				return usage_error("option %s needs a value", opt->name);
+			/* "" would be no file at all (for --db: a store SQLite throws away) */
+			if (!argv[i][0])
+				return usage_error("option %s needs a value, got an empty one",
+				                   opt->name);
 			*(const char **)((char *)cli + opt->offset) = argv[i];
 		}
 	}
 	return 0;
 }
 
-static int open_store(struct cli *cli, struct mb_store **store, struct mb_err *err)
+/* Only `run` creates the store: elsewhere a mistyped --db must not become a new, empty store. */
+enum store_mode { STORE_CREATE, STORE_EXISTING };
+
+static int open_store(struct cli *cli, enum store_mode mode, struct mb_store **store,
+                      struct mb_err *err)
 {
 	char *path = cli->db ? strdup(cli->db) : mb_store_default_path();
 	int rc;
 	if (!path)
 		return mb_err_set(err, MB_ENOMEM, "out of memory");
-	rc = mb_store_open(store, path, err);
+	rc = mode == STORE_CREATE ? mb_store_open(store, path, err)
+	                          : mb_store_open_existing(store, path, err);
 	free(path);
 	return rc;
 }
@@ -393,7 +458,7 @@ static int cmd_run(struct cli *cli)
 		mb_spec_free(spec);
 		return code;
 	}
-	if ((rc = open_store(cli, &store, &err))) {
+	if ((rc = open_store(cli, STORE_CREATE, &store, &err))) {
 		mb_spec_free(spec);
 		return fail(&err);
 	}
@@ -416,12 +481,39 @@ static int cmd_run(struct cli *cli)
 	return code;
 }
 
+/* Builds every variant of the spec into built[] (one per spec->variants entry, in order). */
+static int build_variants(const struct mb_spec *spec, const struct mb_message *msg,
+                          struct mb_buf built[MB_VARIANT_COUNT], struct mb_err *err)
+{
+	int rc = 0;
+
+	for (size_t v = 0; v < spec->n_variants && !rc; v++) {
+		struct mb_buf id = MB_BUF_INIT;
+		struct mb_variant_opts vo = {NULL, 0, mb_run_variant_from(spec, spec->variants[v])};
+		if (mb_buf_printf(&id, "<preview.%s@mailbisect.invalid>",
+		                  mb_variant_name(spec->variants[v])))
+			return mb_err_set(err, MB_ENOMEM, "out of memory");
+		vo.message_id = id.data;
+		rc = mb_variant_build(msg, spec->variants[v], &vo, &built[v], err);
+		mb_buf_free(&id);
+	}
+	return rc;
+}
+
+/* Every variant is built before the first file is written: one that cannot be built leaves
+ * no files behind. */
 static int cmd_variants(struct cli *cli)
 {
 	struct mb_err err = MB_ERR_INIT;
 	struct mb_spec *spec;
 	struct mb_message *msg = NULL;
+	struct mb_buf built[MB_VARIANT_COUNT];
 	int rc;
+
+	for (size_t v = 0; v < MB_VARIANT_COUNT; v++) {
+		struct mb_buf empty = MB_BUF_INIT;
+		built[v] = empty;
+	}
 
 	if (!cli->arg || !cli->out_dir)
 		return usage_error("%s needs a spec file and --out DIR", "variants");
@@ -429,24 +521,21 @@ static int cmd_variants(struct cli *cli)
 		return fail(&err);
 	rc = mb_message_load(&msg, spec->message_path, &err);
 	if (!rc)
+		rc = build_variants(spec, msg, built, &err);
+	mb_message_free(msg);
+	if (!rc)
 		rc = mb_file_mkdirs(cli->out_dir, &err);
 	for (size_t v = 0; v < spec->n_variants && !rc; v++) {
-		const char *name = mb_variant_name(spec->variants[v]);
-		struct mb_buf out = MB_BUF_INIT, path = MB_BUF_INIT, id = MB_BUF_INIT;
-		mb_buf_printf(&id, "<preview.%s@mailbisect.invalid>", name);
-		mb_buf_printf(&path, "%s/%s.eml", cli->out_dir, name);
-		struct mb_variant_opts vo = {id.data, 0,
-		                             mb_run_variant_from(spec, spec->variants[v])};
-		rc = mb_variant_build(msg, spec->variants[v], &vo, &out, &err);
-		if (!rc)
-			rc = mb_file_write_atomic(path.data, out.data, out.len, &err);
-		if (!rc)
+		struct mb_buf path = MB_BUF_INIT;
+		if (mb_buf_printf(&path, "%s/%s.eml", cli->out_dir,
+		                  mb_variant_name(spec->variants[v])))
+			rc = mb_err_set(&err, MB_ENOMEM, "out of memory");
+		else if (!(rc = mb_file_write_atomic(path.data, built[v].data, built[v].len, &err)))
 			printf("%s\n", path.data);
-		mb_buf_free(&out);
 		mb_buf_free(&path);
-		mb_buf_free(&id);
 	}
-	mb_message_free(msg);
+	for (size_t v = 0; v < MB_VARIANT_COUNT; v++)
+		mb_buf_free(&built[v]);
 	mb_spec_free(spec);
 	return rc ? fail(&err) : 0;
 }
@@ -467,7 +556,7 @@ static int cmd_show(struct cli *cli)
 
 	if ((code = parse_run_id(cli->arg, "show needs a run number, got %s", &run_id)))
 		return code;
-	if (open_store(cli, &store, &err))
+	if (open_store(cli, STORE_EXISTING, &store, &err))
 		return fail(&err);
 	code = print_report(cli, store, run_id);
 	mb_store_close(store);
@@ -483,7 +572,7 @@ static int cmd_collect(struct cli *cli)
 
 	if ((code = parse_run_id(cli->arg, "collect needs a run number, got %s", &run_id)))
 		return code;
-	if (open_store(cli, &store, &err))
+	if (open_store(cli, STORE_EXISTING, &store, &err))
 		return fail(&err);
 	if (mb_run_collect(store, run_id, &resolved, &err)) {
 		mb_store_close(store);
@@ -506,7 +595,7 @@ static int cmd_resume(struct cli *cli)
 
 	if ((code = parse_run_id(cli->arg, "resume needs a run number, got %s", &run_id)))
 		return code;
-	if (open_store(cli, &store, &err))
+	if (open_store(cli, STORE_EXISTING, &store, &err))
 		return fail(&err);
 	opts.progress = !cli->quiet && isatty(STDERR_FILENO);
 	if (mb_run_resume(store, run_id, &opts, &err)) {
@@ -533,7 +622,7 @@ static int cmd_history(struct cli *cli)
 		return usage_error("unexpected argument %s", cli->arg);
 	if (cli->limit && mb_str_to_long(cli->limit, 1, 100000, &limit))
 		return usage_error("--limit needs a number from 1 to 100000, got %s", cli->limit);
-	if (open_store(cli, &store, &err))
+	if (open_store(cli, STORE_EXISTING, &store, &err))
 		return fail(&err);
 	if (mb_store_runs_list(store, (int)limit, &runs, &n, &err)) {
 		mb_store_close(store);
@@ -607,7 +696,7 @@ static int cmd_ticket(struct cli *cli)
 
 	if ((code = parse_run_id(cli->arg, "ticket needs a run number, got %s", &run_id)))
 		return code;
-	if (open_store(cli, &store, &err))
+	if (open_store(cli, STORE_EXISTING, &store, &err))
 		return fail(&err);
 	/* written to memory first: a failed ticket leaves no half-written file behind */
 	mem = open_memstream(&data, &len);
@@ -629,7 +718,33 @@ static int cmd_ticket(struct cli *cli)
 	return rc ? fail(&err) : 0;
 }
 
-int main(int argc, char **argv)
+static int cmd_classify(struct cli *cli)
+{
+	struct cli_classify opts = {
+	    .paths = cli->args,
+	    .n_paths = cli->n_args,
+	    .rules = cli->rules,
+	    .reply = cli->reply,
+	    .stage = cli->stage,
+	    .json = cli->json,
+	    .quiet = cli->quiet,
+	};
+	return cli_classify(&opts);
+}
+
+/* Results that never reached stdout (a full disk, a closed pipe) must not pass for success:
+ * stdio reports a failed write only at the flush. An earlier error keeps its own code. */
+static int check_stdout(int code)
+{
+	errno = 0;
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return code;
+	fprintf(stderr, "mailbisect: cannot write the results to standard output: %s\n",
+	        errno ? strerror(errno) : "write error");
+	return code ? code : EX_IOERR;
+}
+
+static int dispatch(int argc, char **argv)
 {
 	struct cli cli = {0};
 	struct sigaction sa;
@@ -651,8 +766,13 @@ int main(int argc, char **argv)
 	cli.command = argv[1];
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		if (!strcmp(argv[1], commands[i].name)) {
-			int rc = parse_args(argc, argv, &cli);
+			int rc = parse_args(argc, argv, &commands[i], &cli);
 			return rc ? rc : commands[i].fn(&cli);
 		}
 	return usage_error("unknown command %s", argv[1]);
+}
+
+int main(int argc, char **argv)
+{
+	return check_stdout(dispatch(argc, argv));
 }

@@ -10,19 +10,46 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int mb_file_read(const char *path, size_t max_bytes, struct mb_buf *out, struct mb_err *err)
+/* Opens path for reading only when it is a regular file. Non-blocking at first: open() of a
+ * FIFO without a writer would otherwise wait forever, before fstat() could refuse it. */
+static int open_regular(const char *path, int *out, struct mb_err *err)
 {
-	char chunk[65536];
-	int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-	size_t total = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK), flags;
 	struct stat st;
 
 	if (fd < 0)
 		return mb_err_set(err, MB_ENOINPUT, "%s: cannot open: %s", path, strerror(errno));
-	if (fd != STDIN_FILENO && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+	if (fstat(fd, &st) != 0) {
+		int saved = errno;
 		close(fd);
-		return mb_err_set(err, MB_ENOINPUT, "%s: is a directory, expected a file", path);
+		return mb_err_set(err, MB_ENOINPUT, "%s: cannot read: %s", path, strerror(saved));
 	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return mb_err_set(err, MB_ENOINPUT, "%s: %s, expected a regular file", path,
+		                  S_ISDIR(st.st_mode)    ? "is a directory"
+		                  : S_ISFIFO(st.st_mode) ? "is a FIFO (named pipe)"
+		                  : S_ISSOCK(st.st_mode) ? "is a socket"
+		                                         : "is a device or special file");
+	}
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+		int saved = errno;
+		close(fd);
+		return mb_err_set(err, MB_ENOINPUT, "%s: cannot read: %s", path, strerror(saved));
+	}
+	*out = fd;
+	return 0;
+}
+
+int mb_file_read(const char *path, size_t max_bytes, struct mb_buf *out, struct mb_err *err)
+{
+	char chunk[65536];
+	int fd = STDIN_FILENO, rc;
+	size_t total = 0;
+
+	if (strcmp(path, "-") != 0 && (rc = open_regular(path, &fd, err)) != 0)
+		return rc;
 	for (;;) {
 		ssize_t n = read(fd, chunk, sizeof chunk);
 		if (n < 0 && errno == EINTR)
@@ -117,8 +144,11 @@ int mb_file_write_atomic(const char *path, const void *data, size_t len, struct 
 
 int mb_file_mkdirs(const char *path, struct mb_err *err)
 {
-	char *copy = strdup(path);
-	if (!copy)
+	char *copy;
+
+	if (!path || !*path)
+		return mb_err_set(err, MB_EIO, "cannot create a directory with an empty name");
+	if (!(copy = strdup(path)))
 		return mb_err_set(err, MB_ENOMEM, "out of memory");
 	for (char *p = copy + 1; *p; p++) {
 		if (*p != '/')

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # End to end: what the relay or the bounce mailbox does wrong is never taken for a receiver
-# decision. A real STARTTLS + AUTH submission port of the lab ESP, a wrong password, an
-# unverifiable certificate, an IMAP server that is not there or refuses the login.
+# decision, and what can be found before a run stops it before anything is sent. A real
+# STARTTLS + AUTH submission port of the lab ESP, a wrong password, an unverifiable certificate,
+# an alternate pool that cannot do what its settings ask, an IMAP server that is not there or
+# refuses the login.
 source "$(dirname "$0")/lib.sh"
 need_root
 work=$(mktemp -d)
@@ -37,8 +39,8 @@ run() {
 }
 
 # How many messages the ESP's submission ports have taken in (its own log, not ours): Postfix
-# logs "QUEUEID: client=" once a MAIL FROM is accepted. (The relay probe before a run only
-# connects; it never starts a mail transaction.)
+# logs "QUEUEID: client=" once a MAIL FROM is accepted. (The relay check before a run goes as
+# far as AUTH; it never starts a mail transaction.)
 esp_sessions() { grep -c 'postfix-lab-esp/\(pool-a\|pool-b\|submission\)/smtpd\[[0-9]*\]: [0-9A-F]*: client=' \
   "$MB_LAB_LOG_DIR/esp.log" || true; }
 
@@ -58,42 +60,76 @@ check "auth ok: verdict" "$(jget "$work/auth-ok.out" 'd["verdict"]["fault"]')" n
 check "auth ok: both delivered" \
   "$(jget "$work/auth-ok.out" 'sorted(s["state"] for s in d["sends"])')" '["delivered", "delivered"]'
 
-# 2. A wrong password: the relay refuses us (535). That is submit-refused, the run incomplete
-#    (exit 75), and the relay's reply is recorded as said.
+# 2. A wrong password: the check before the run logs in once, the relay refuses (535), and the
+#    run stops with a configuration error (exit 78) before anything is journaled or sent.
 umask 077
 printf 'not-the-password\n' >"$work/wrong-password"
 spec auth-wrong "$(auth_pool "$work/wrong-password")"
+before=$(esp_sessions)
 run auth-wrong
-check "wrong password: exit code 75" "$(cat "$work/auth-wrong.rc")" 75
-check "wrong password: verdict incomplete" "$(jget "$work/auth-wrong.out" 'd["verdict"]["fault"]')" incomplete
-check "wrong password: every send submit-refused" \
-  "$(jget "$work/auth-wrong.out" 'sorted(set(s["state"] for s in d["sends"]))')" '["submit-refused"]'
-check "wrong password: relay's 535 recorded" \
-  "$(jget "$work/auth-wrong.out" 'd["sends"][0]["smtp_code"]')" 535
-check "wrong password: no receiver reply invented" \
-  "$(jget "$work/auth-wrong.out" 'd["sends"][0]["stage"]')" auth
+check "wrong password: exit code 78" "$(cat "$work/auth-wrong.rc")" 78
+check "wrong password: nothing submitted" "$(esp_sessions)" "$before"
+check_contains "wrong password: names the pool" "$(cat "$work/auth-wrong.err")" "pools.primary (submission): "
+check_contains "wrong password: the relay's 535 quoted" "$(cat "$work/auth-wrong.err")" ": 535 5.7.8 "
 check_contains "wrong password: the credentials are named as the cause" \
-  "$(jget "$work/auth-wrong.out" 'd["verdict"]["next_steps"]')" "credentials problem on your side, not a receiver block"
-# One refused login is enough: the second send is not tried (no lockout from retries).
+  "$(cat "$work/auth-wrong.err")" "credentials problem on your side, not a receiver block; nothing was sent"
+check "wrong password: the password is not shown" \
+  "$(grep -c 'not-the-password' "$work/auth-wrong.err" "$work/auth-wrong.out" | awk -F: '{n += $2} END {print n}')" 0
+# One refused login is enough: no second attempt (no lockout from retries).
 check "wrong password: the ESP saw one failed login" \
   "$(grep -c 'submission/smtpd.*authentication failed' "$MB_LAB_LOG_DIR/esp.log" || true)" 1
-check_contains "wrong password: the second send says why it was not sent" \
-  "$(jget "$work/auth-wrong.out" 'd["sends"][1]["diagnostic"]')" "not sent: pool submission failed earlier"
 
 # 3. STARTTLS with certificate verification and no CA for the lab's self-signed certificate:
-#    a TLS failure is an error, not a refusal, and nothing is submitted.
+#    the check refuses the certificate as a send would (exit 78), nothing is submitted and the
+#    password never crosses the connection.
 before=$(esp_sessions)
 spec tls-unverified "{\"name\": \"submission\", \"host\": \"127.0.0.1\", \"port\": $MB_LAB_AUTH_PORT,
   \"tls\": \"starttls\", \"auth\": {\"user\": \"$MB_LAB_SMTP_USER\", \"password_file\": \"$MB_LAB_SMTP_PASSWORD_FILE\"}}"
 run tls-unverified
-check "unverified TLS: exit code 75" "$(cat "$work/tls-unverified.rc")" 75
-check "unverified TLS: sends are errors" \
-  "$(jget "$work/tls-unverified.out" 'sorted(set(s["state"] for s in d["sends"]))')" '["error"]'
-check "unverified TLS: the relay queued nothing" \
+check "unverified TLS: exit code 78" "$(cat "$work/tls-unverified.rc")" 78
+check_contains "unverified TLS: says why" "$(cat "$work/tls-unverified.err")" \
+  "pools.primary (submission): certificate of 127.0.0.1:$MB_LAB_AUTH_PORT not accepted: self-signed certificate"
+check_contains "unverified TLS: says what to change" "$(cat "$work/tls-unverified.err")" "set ca_file"
+check "unverified TLS: the relay queued nothing" "$(esp_sessions)" "$before"
+check "unverified TLS: no login tried" \
+  "$(grep -c 'submission/smtpd.*authentication failed' "$MB_LAB_LOG_DIR/esp.log" || true)" 1
+
+# 3b. A good primary pool and a bad alternate pool (STARTTLS requested on pool B's port, which
+#     does not offer it): the run stops before the primary pool sends anything.
+pool_a="{\"name\": \"pool-a\", \"host\": \"127.0.0.1\", \"port\": $MB_LAB_POOL_A_PORT}"
+pool_b_tls="{\"name\": \"pool-b\", \"host\": \"127.0.0.1\", \"port\": $MB_LAB_POOL_B_PORT, \"tls\": \"starttls\", \"tls_verify\": false}"
+spec alternate-bad "$pool_a, \"alternate\": $pool_b_tls"
+sed -i 's/"variants": \["original", "plain-text"\]/"variants": ["original", "plain-text", "alternate-pool"]/; s/"max_messages": 4/"max_messages": 6/' \
+  "$work/alternate-bad.json"
+before=$(esp_sessions)
+run alternate-bad
+check "bad alternate pool: exit code 78" "$(cat "$work/alternate-bad.rc")" 78
+check_contains "bad alternate pool: names it and the cause" "$(cat "$work/alternate-bad.err")" \
+  "pools.alternate (pool-b): 127.0.0.1:$MB_LAB_POOL_B_PORT does not offer STARTTLS"
+check "bad alternate pool: nothing sent at all, not even through the primary pool" \
   "$(esp_sessions)" "$before"
 
+# 3c. An alternate pool whose port is not SMTP at all (the lab's IMAP port): a protocol error
+#     (exit 76), found before anything is sent.
+imap_port=$(sed 's|^imap://[^:/]*:\([0-9]*\)/.*|\1|' <<<"$MB_LAB_IMAP_URL")
+pool_b_imap="{\"name\": \"pool-b\", \"host\": \"127.0.0.1\", \"port\": $imap_port}"
+spec alternate-imap "$pool_a, \"alternate\": $pool_b_imap"
+sed -i 's/"variants": \["original", "plain-text"\]/"variants": ["original", "alternate-pool"]/' \
+  "$work/alternate-imap.json"
+before=$(esp_sessions)
+run alternate-imap
+check "alternate pool on the IMAP port: exit code 76" "$(cat "$work/alternate-imap.rc")" 76
+check_contains "alternate pool on the IMAP port: says so" "$(cat "$work/alternate-imap.err")" \
+  "pools.alternate (pool-b): 127.0.0.1:$imap_port "
+check_contains "alternate pool on the IMAP port: not SMTP" "$(cat "$work/alternate-imap.err")" \
+  "does not speak SMTP: it greeted with \"* OK"
+check "alternate pool on the IMAP port: nothing sent" "$(esp_sessions)" "$before"
+
+# Nothing refused by the check before a run was journaled.
+"$MAILBISECT" history --json --db "$work/store.db" >"$work/history.json"
+check "refused runs are not in the store" "$(jget "$work/history.json" '[r["name"] for r in d]')" '["auth-ok"]'
+
 # 4. The bounce mailbox cannot be reached: the run stops before the first send (exit 69).
-pool_a="{\"name\": \"pool-a\", \"host\": \"127.0.0.1\", \"port\": $MB_LAB_POOL_A_PORT}"
 before=$(esp_sessions)
 spec imap-down "$pool_a" "{\"url\": \"imap://127.0.0.1:1/INBOX\", \"user\": \"bounces\", \"password_file\": \"$MB_LAB_IMAP_PASSWORD_FILE\"}"
 run imap-down

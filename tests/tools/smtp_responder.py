@@ -21,8 +21,9 @@ yourself). A KEY that is not in the script gets the default reply below.
            !raw X   send X (\r and \n written as such) without adding a line end, then close
   TLS-SAN: subjectAltName of that certificate (default IP:127.0.0.1)
 
-Log (--log): one line per event: `C: <command line>`, `D: <message line>` (DATA and BDAT
-content, dot-stuffing undone), `SNI <name>` (server name the client sent), `TLS`, `CLOSE`.
+Log (--log): one line per event: `C: <command line>`, `R: <SASL response line>` (what the
+client answered to a 334), `D: <message line>` (DATA and BDAT content, dot-stuffing undone),
+`SNI <name>` (server name the client sent), `TLS`, `CLOSE`.
 
 Usage: smtp_responder.py --script FILE --log FILE --dir DIR [--idle SECONDS]
 Prints `PORT <n>` on stdout when it listens; serves connections one after the other until it is
@@ -179,7 +180,7 @@ def serve(conn, replies, tls_ctx):
                     return
                 if not replies.get(key, DEFAULTS["AUTH2"])[-1].startswith("334"):
                     break
-                conn.readline()  # SASL response: not logged
+                conn.note("R: " + conn.readline())  # SASL response
                 step += 1
             continue
         if verb == "BDAT":

@@ -433,11 +433,53 @@ static void test_kinds(void **state)
 	mb_bounce_free(b);
 }
 
+/* A reply read by the rules of the provider behind the recipient's domain, and a Sendmail
+ * transcript whose session lines come before each recipient's result line. */
+static void test_documented_decisions(void **state)
+{
+	static const char kddi[] =
+	    "From: MAILER-DAEMON@example.org\nSubject: Undelivered Mail Returned to Sender\n"
+	    "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n"
+	    "--b\nContent-Type: text/plain\n\nThis is the mail system at host example.org.\n\n"
+	    "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; example.org\n\n"
+	    "Final-Recipient: rfc822; a@ezweb.ne.jp\nAction: failed\nStatus: 5.0.0\n"
+	    "Diagnostic-Code: smtp; 550 <a@ezweb.ne.jp>: User unknown\n\n"
+	    "Final-Recipient: rfc822; b@ezweb.ne.jp\nAction: failed\nStatus: 5.0.0\n"
+	    "Diagnostic-Code: smtp; 550 : User unknown\n\n--b--\n";
+	static const char transcript[] =
+	    "From: Mail Delivery Subsystem <MAILER-DAEMON@example.jp>\nTo: s@example.jp\n"
+	    "Subject: Returned mail: Unable to deliver mail\n\n"
+	    "   ----- Transcript of session follows -----\n"
+	    "While talking to mx.example.edu:\n>>> MAIL From:<s@example.jp>\n"
+	    "<<< 550 Insecure Mail Relay\n554 <a@example.edu>... Remote protocol error\n"
+	    "550 example.org (smtp)... 550 Host unknown\n"
+	    "554 <b@example.org>... 550 Host unknown (Authoritative answer from name server)\n\n"
+	    "   ----- Unsent message follows -----\n\nhello\n";
+	struct mb_err err = MB_ERR_INIT;
+	struct mb_bounce *b = NULL;
+	(void)state;
+
+	assert_int_equal(mb_bounce_read(NULL, kddi, sizeof kddi - 1, &b, &err), 0);
+	assert_int_equal(b->n_records, 2);
+	assert_string_equal(b->records[0].cls.reason, "userunknown");
+	assert_string_equal(b->records[1].cls.reason, "filtered");
+	mb_bounce_free(b);
+
+	assert_int_equal(mb_bounce_read(NULL, transcript, sizeof transcript - 1, &b, &err), 0);
+	assert_int_equal(b->n_records, 2);
+	assert_string_equal(b->records[0].recipient, "a@example.edu");
+	assert_string_equal(b->records[0].cls.reason, "norelaying");
+	assert_string_equal(b->records[1].recipient, "b@example.org");
+	assert_string_equal(b->records[1].cls.reason, "hostunknown");
+	mb_bounce_free(b);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_hostile_input),
 	    cmocka_unit_test(test_kinds),
+	    cmocka_unit_test(test_documented_decisions),
 	    cmocka_unit_test(test_corpus_accuracy),
 	};
 	corpus_dir = argc > 1 ? argv[1] : getenv("MB_CORPUS_DIR");

@@ -738,7 +738,9 @@ static void test_refused_before_sending(void **state)
 		const char *message_has;
 	} bad[] = {
 	    {"implicit TLS", "127.0.0.1", MB_TLS_IMPLICIT, NULL, NULL, NULL, NULL, NULL, NULL,
-	     MB_ECONFIG, "implicit TLS is not supported by the SMTP transport; use starttls"},
+	     MB_ECONFIG,
+	     "tls \"implicit\" (TLS from the first byte, usually port 465) cannot be "
+	     "used"},
 	    {"IPv6 literal", "::1", MB_TLS_NONE, NULL, NULL, NULL, NULL, NULL, NULL, MB_ECONFIG,
 	     "IPv6"},
 	    {"password over 255 bytes", "127.0.0.1", MB_TLS_STARTTLS, "sender", long_password, NULL,
@@ -788,6 +790,391 @@ static void test_refused_before_sending(void **state)
 	}
 }
 
+/* ---- the check before a run ---- */
+
+#define PASSWORD_BASE64 "czNjcmV0LXB3"
+
+struct check_case {
+	const char *name;
+	const char *script;
+	enum mb_tls tls;
+	bool tls_verify;
+	bool ca_file;        /* trust the responder's certificate */
+	const char *ca_path; /* a ca_file of our own (one that does not exist) */
+	const char *user;    /* AUTH user (password PASSWORD) */
+	const char *host;    /* default 127.0.0.1 */
+	long timeout;        /* seconds (default 5) */
+	/* want */
+	int rc;
+	const char *message_has[3];
+	bool no_connection; /* the responder saw nothing at all */
+	const char *log_has[3];
+	const char *log_lacks[3];
+};
+
+static const struct check_case check_cases[] = {
+    {.name = "usable relay: EHLO, QUIT, no mail transaction",
+     .script = EHLO_PLAIN,
+     .rc = 0,
+     .log_has = {"C: EHLO test.example\nC: QUIT\n"}},
+    {.name = "IMAP server on the port",
+     .script = "greeting: !raw * OK [CAPABILITY IMAP4rev1 STARTTLS] Dovecot ready.\\r\\n\n",
+     .rc = MB_EPROTO,
+     .message_has = {"127.0.0.1:", " does not speak SMTP: it greeted with \"* OK [CAPABILITY "
+                                   "IMAP4rev1 STARTTLS] Dovecot ready.\"; check host and port"},
+     .log_lacks = {"C: EHLO"}},
+    {.name = "greeting 554",
+     .script = "greeting: 554 5.7.1 mx.test: connection refused by policy\n",
+     .rc = MB_EUNAVAIL,
+     .message_has = {"refused the connection: 554 5.7.1 mx.test: connection refused by policy"},
+     .log_lacks = {"C: EHLO"}},
+    {.name = "greeting 421, multi-line",
+     .script = "greeting: 421-4.7.0 mx.test too many connections\n"
+               "greeting: 421 4.7.0 try again later\n",
+     .rc = MB_EUNAVAIL,
+     .message_has = {"refused the connection: 421 4.7.0 mx.test too many connections 4.7.0 "
+                     "try again later"}},
+    {.name = "greeting with mismatched codes",
+     .script = "greeting: 220-mx.test\ngreeting: 554 go away\n",
+     .rc = MB_EPROTO,
+     .message_has = {"does not speak SMTP: it greeted with \"554 go away\""}},
+    {.name = "connection closed instead of a greeting",
+     .script = "greeting: !close\n",
+     .rc = MB_EUNAVAIL,
+     .message_has = {"closed the connection before its greeting"}},
+    {.name = "no greeting (timeout)",
+     .script = "greeting: !hang\n",
+     .timeout = 1,
+     .rc = MB_EUNAVAIL,
+     .message_has = {"no greeting from 127.0.0.1:", " within 1 s; is it an SMTP port?"}},
+    {.name = "EHLO 550",
+     .script = "EHLO: 550 5.7.1 Client host rejected: go away\n",
+     .rc = MB_EUNAVAIL,
+     .message_has = {"refused EHLO test.example: 550 5.7.1 Client host rejected: go away"},
+     .log_lacks = {"C: HELO"}},
+    {.name = "EHLO 502, HELO accepted",
+     .script = "EHLO: 502 5.5.2 Error: command not recognized\n",
+     .rc = 0,
+     .log_has = {"C: EHLO test.example\nC: HELO test.example\nC: QUIT\n"}},
+    {.name = "EHLO 500, HELO 550",
+     .script = "EHLO: 500 5.5.1 what\nHELO: 550 5.7.1 no HELO either\n",
+     .rc = MB_EUNAVAIL,
+     .message_has = {"refused EHLO and HELO test.example: 550 5.7.1 no HELO either"}},
+    {.name = "EHLO answered with garbage",
+     .script = "EHLO: !raw ok, sure\\r\\n\n",
+     .rc = MB_EPROTO,
+     .message_has = {"sent an invalid reply to EHLO: \"ok, sure\""}},
+    {.name = "no reply to EHLO (timeout)",
+     .script = "EHLO: !hang\n",
+     .timeout = 1,
+     .rc = MB_EUNAVAIL,
+     .message_has = {"no reply from 127.0.0.1:", " to EHLO within 1 s"}},
+    {.name = "STARTTLS not offered",
+     .script = EHLO_PLAIN,
+     .tls = MB_TLS_STARTTLS,
+     .rc = MB_ECONFIG,
+     .message_has = {"does not offer STARTTLS, which tls \"starttls\" requires; use the relay's "
+                     "submission port (usually 587)"},
+     .log_has = {"C: EHLO test.example\nC: QUIT\n"},
+     .log_lacks = {"C: STARTTLS"}},
+    {.name = "STARTTLS refused",
+     .script = EHLO_STARTTLS,
+     .tls = MB_TLS_STARTTLS,
+     .rc = MB_EUNAVAIL,
+     .message_has = {"refused STARTTLS: 454 4.7.0 TLS not available due to local problem"}},
+    {.name = "STARTTLS, connection closed before the handshake",
+     .script = EHLO_STARTTLS "STARTTLS: !raw 220 2.0.0 Ready to start TLS\\r\\n\n",
+     .tls = MB_TLS_STARTTLS,
+     .rc = MB_EUNAVAIL,
+     .message_has = {"closed the connection during the TLS handshake"}},
+    {.name = "STARTTLS, more data after the reply (injection)",
+     .script = EHLO_STARTTLS "STARTTLS: !raw 220 2.0.0 Go ahead\\r\\n250 injected\\r\\n\n",
+     .tls = MB_TLS_STARTTLS,
+     .rc = MB_EPROTO,
+     .message_has = {"sent more after its reply to STARTTLS, before the TLS handshake"}},
+    {.name = "STARTTLS, self-signed, tls_verify false",
+     .script = EHLO_STARTTLS "STARTTLS: !tls\n",
+     .tls = MB_TLS_STARTTLS,
+     .rc = 0,
+     .log_has = {"C: STARTTLS\nSNI None\nTLS\nC: EHLO test.example\nC: QUIT\n"}},
+    {.name = "STARTTLS, self-signed, tls_verify true",
+     .script = EHLO_STARTTLS "STARTTLS: !tls\n",
+     .tls = MB_TLS_STARTTLS,
+     .tls_verify = true,
+     .rc = MB_ECONFIG,
+     .message_has = {"certificate of 127.0.0.1:",
+                     " not accepted: self-signed certificate (verify error 18); set ca_file to "
+                     "the CA that signed it, or tls_verify to false for a test relay"},
+     .log_lacks = {"TLS\nC: EHLO"}},
+    {.name = "STARTTLS, tls_verify true, ca_file, IP in the certificate",
+     .script = EHLO_STARTTLS "STARTTLS: !tls\n",
+     .tls = MB_TLS_STARTTLS,
+     .tls_verify = true,
+     .ca_file = true,
+     .rc = 0,
+     .log_has = {"TLS\nC: EHLO test.example\nC: QUIT\n"}},
+    {.name = "STARTTLS, tls_verify true, ca_file, other name in the certificate",
+     .script = EHLO_STARTTLS "STARTTLS: !tls\nTLS-SAN: DNS:mx.test\n",
+     .tls = MB_TLS_STARTTLS,
+     .tls_verify = true,
+     .ca_file = true,
+     .rc = MB_ECONFIG,
+     .message_has = {"not accepted: IP address mismatch (verify error 64); use a host name the "
+                     "certificate lists"}},
+    {.name = "STARTTLS by host name: SNI, certificate for that name",
+     .script = EHLO_STARTTLS "STARTTLS: !tls\nTLS-SAN: DNS:localhost\n",
+     .tls = MB_TLS_STARTTLS,
+     .tls_verify = true,
+     .ca_file = true,
+     .host = "localhost",
+     .rc = 0,
+     .log_has = {"SNI localhost\nTLS\nC: EHLO test.example\n"}},
+    {.name = "ca_file missing: refused before connecting",
+     .script = EHLO_STARTTLS "STARTTLS: !tls\n",
+     .tls = MB_TLS_STARTTLS,
+     .tls_verify = true,
+     .ca_path = "/nonexistent/mailbisect-ca.pem",
+     .rc = MB_ECONFIG,
+     .message_has = {"cannot read ca_file /nonexistent/mailbisect-ca.pem: No such file or "
+                     "directory; set ca_file to the CA bundle"},
+     .no_connection = true},
+    {.name = "implicit TLS: refused before connecting",
+     .script = EHLO_PLAIN,
+     .tls = MB_TLS_IMPLICIT,
+     .rc = MB_ECONFIG,
+     .message_has = {"tls \"implicit\"", "libesmtp 1.1, which sends the messages, speaks TLS "
+                                         "only through STARTTLS; set tls to starttls"},
+     .no_connection = true},
+    {.name = "AUTH not offered",
+     .script = EHLO_PLAIN,
+     .user = "sender",
+     .rc = MB_ECONFIG,
+     .message_has = {"does not offer AUTH, which auth.user needs (many relays offer it only "
+                     "after STARTTLS"},
+     .log_lacks = {"C: AUTH"}},
+    {.name = "AUTH offered only with mechanisms we cannot use",
+     .script = EHLO_AUTH("CRAM-MD5 DIGEST-MD5"),
+     .user = "sender",
+     .rc = MB_ECONFIG,
+     .message_has = {"offers no AUTH mechanism this transport can use (PLAIN or LOGIN); it "
+                     "offers: CRAM-MD5 DIGEST-MD5"},
+     .log_lacks = {"C: AUTH"}},
+    {.name = "AUTH refused (535): one attempt, credentials named",
+     .script = EHLO_AUTH("PLAIN LOGIN"),
+     .user = "sender",
+     .rc = MB_ECONFIG,
+     .message_has = {"refused the login of sender: 535 5.7.8 Error: authentication failed: "
+                     "authentication failure; credentials problem on your side, not a receiver "
+                     "block; nothing was sent"},
+     .log_has = {"C: AUTH PLAIN " PLAIN_RESPONSE "\nC: QUIT\n"},
+     .log_lacks = {"C: AUTH LOGIN"}},
+    {.name = "AUTH refused with the password echoed",
+     .script = EHLO_AUTH("PLAIN") "AUTH: 535 5.7.8 wrong password s3cret-pw (" PLAIN_RESPONSE ")\n",
+     .user = "sender",
+     .rc = MB_ECONFIG,
+     .message_has = {"535 5.7.8 wrong password [hidden] ([hidden]); credentials problem"}},
+    {.name = "AUTH temporarily unavailable (454)",
+     .script = EHLO_AUTH("PLAIN") "AUTH: 454 4.7.0 Temporary authentication failure\n",
+     .user = "sender",
+     .rc = MB_EUNAVAIL,
+     .message_has = {"could not check the login of sender now: 454 4.7.0 Temporary "
+                     "authentication failure"}},
+    {.name = "AUTH PLAIN accepted",
+     .script = EHLO_AUTH("LOGIN PLAIN") "AUTH: 235 2.7.0 Authentication successful\n",
+     .user = "sender",
+     .rc = 0,
+     .log_has = {"C: EHLO test.example\nC: AUTH PLAIN " PLAIN_RESPONSE "\nC: QUIT\n"}},
+    {.name = "AUTH PLAIN, relay asks for the response again",
+     .script = EHLO_AUTH("PLAIN") "AUTH: 334 \nAUTH2: 235 2.7.0 Authentication successful\n",
+     .user = "sender",
+     .rc = 0,
+     .log_has = {"C: AUTH PLAIN " PLAIN_RESPONSE "\nR: " PLAIN_RESPONSE "\nC: QUIT\n"}},
+    {.name = "AUTH LOGIN accepted",
+     .script = EHLO_AUTH("LOGIN") "AUTH: 334 VXNlcm5hbWU6\nAUTH2: 334 UGFzc3dvcmQ6\n"
+                                  "AUTH3: 235 2.7.0 Authentication successful\n",
+     .user = "sender",
+     .rc = 0,
+     .log_has = {"C: AUTH LOGIN\nR: c2VuZGVy\nR: " PASSWORD_BASE64 "\nC: QUIT\n"}},
+    {.name = "AUTH LOGIN refused",
+     .script = EHLO_AUTH("LOGIN") "AUTH: 334 VXNlcm5hbWU6\nAUTH2: 334 UGFzc3dvcmQ6\n"
+                                  "AUTH3: 535 5.7.8 Error: authentication failed\n",
+     .user = "sender",
+     .rc = MB_ECONFIG,
+     .message_has = {"refused the login of sender: 535 5.7.8 Error: authentication failed; "
+                     "credentials problem on your side"}},
+    {.name = "AUTH: no reply (timeout)",
+     .script = EHLO_AUTH("PLAIN") "AUTH: !hang\n",
+     .user = "sender",
+     .timeout = 1,
+     .rc = MB_EUNAVAIL,
+     .message_has = {"to AUTH within 1 s"}},
+    {.name = "STARTTLS and AUTH",
+     .script = EHLO_STARTTLS "STARTTLS: !tls\nAUTH: 235 2.7.0 Authentication successful\n",
+     .tls = MB_TLS_STARTTLS,
+     .user = "sender",
+     .rc = 0,
+     .log_has = {"TLS\nC: EHLO test.example\nC: AUTH PLAIN " PLAIN_RESPONSE "\nC: QUIT\n"}},
+    {.name = "STARTTLS, then AUTH refused",
+     .script = EHLO_STARTTLS "STARTTLS: !tls\n",
+     .tls = MB_TLS_STARTTLS,
+     .user = "sender",
+     .rc = MB_ECONFIG,
+     .message_has = {"refused the login of sender: 535 5.7.8 "},
+     .log_has = {"TLS\nC: EHLO test.example\nC: AUTH PLAIN " PLAIN_RESPONSE "\nC: QUIT\n"}},
+};
+
+#undef CHECK
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			print_error("check case \"%s\": ", c->name);                               \
+			print_error(__VA_ARGS__);                                                  \
+			print_error("\n");                                                         \
+			failures++;                                                                \
+		}                                                                                  \
+	} while (0)
+
+static int run_check_case(const struct check_case *c)
+{
+	/* Whatever the case, the check never starts a mail transaction. */
+	static const char *const never[] = {"C: MAIL", "C: RCPT", "C: DATA", "C: BDAT", "D: "};
+	struct responder r;
+	struct mb_pool_spec pool;
+	struct mb_header_field header;
+	struct mb_err err = MB_ERR_INIT;
+	struct mb_buf log = MB_BUF_INIT;
+	int failures = 0, rc;
+
+	if (responder_start(&r, c->script) != 0) {
+		responder_stop(&r, NULL);
+		print_error("check case \"%s\": cannot start %s (python3 needed)\n", c->name,
+		            RESPONDER);
+		return 1;
+	}
+	pool_init(&pool, &header, r.port);
+	pool.tls = c->tls;
+	pool.tls_verify = c->tls_verify;
+	pool.ca_file = c->ca_path ? (char *)c->ca_path : c->ca_file ? r.path[2] : NULL;
+	pool.auth_user = (char *)c->user;
+	if (c->timeout)
+		pool.timeout_seconds = c->timeout;
+	if (c->host)
+		pool.host = (char *)c->host;
+	rc = mb_transport_find("smtp")->check(&pool, c->user ? PASSWORD : NULL, &err);
+	responder_stop(&r, &log);
+	mb_buf_terminate(&log);
+
+	CHECK(rc == c->rc, "got rc %d (%s), want %d", rc, err.message, c->rc);
+	CHECK(rc == 0 || err.code == rc, "got err.code %d, want %d", err.code, rc);
+	for (int i = 0; i < 3 && c->message_has[i]; i++)
+		CHECK(strstr(err.message, c->message_has[i]) != NULL,
+		      "got message \"%s\", want it to contain \"%s\"", err.message,
+		      c->message_has[i]);
+	CHECK(strchr(err.message, '\n') == NULL && strchr(err.message, '\r') == NULL,
+	      "message \"%s\" is not one line", err.message);
+	CHECK(strstr(err.message, PASSWORD) == NULL &&
+	          strstr(err.message, PLAIN_RESPONSE) == NULL &&
+	          strstr(err.message, PASSWORD_BASE64) == NULL,
+	      "the password is in the message \"%s\"", err.message);
+	if (c->no_connection)
+		CHECK(log.len == 0, "the responder saw a connection; log:\n%s", log.data);
+	for (size_t i = 0; i < sizeof never / sizeof never[0]; i++)
+		CHECK(strstr(log.data, never[i]) == NULL, "responder log has \"%s\"; log:\n%s",
+		      never[i], log.data);
+	for (int i = 0; i < 3 && c->log_has[i]; i++)
+		CHECK(strstr(log.data, c->log_has[i]) != NULL,
+		      "responder log lacks \"%s\"; log:\n%s", c->log_has[i], log.data);
+	for (int i = 0; i < 3 && c->log_lacks[i]; i++)
+		CHECK(strstr(log.data, c->log_lacks[i]) == NULL,
+		      "responder log has \"%s\"; log:\n%s", c->log_lacks[i], log.data);
+	mb_buf_free(&log);
+	return failures;
+}
+
+static void test_check(void **state)
+{
+	int failures = 0;
+	(void)state;
+	for (size_t i = 0; i < sizeof check_cases / sizeof check_cases[0]; i++)
+		failures += run_check_case(&check_cases[i]);
+	if (failures)
+		fail_msg("%d mismatches (above)", failures);
+}
+
+/* Replies are read within bounds: an endless line is a protocol error, not a hang. */
+static void test_check_overlong_line(void **state)
+{
+	struct check_case big = {.name = "greeting line over 8 KiB",
+	                         .rc = MB_EPROTO,
+	                         .message_has = {"longer than this transport reads"}};
+	struct mb_buf script = MB_BUF_INIT;
+	(void)state;
+	assert_int_equal(mb_buf_puts(&script, "greeting: 220 "), 0);
+	for (int i = 0; i < 9000; i++)
+		assert_int_equal(mb_buf_putc(&script, 'x'), 0);
+	assert_int_equal(mb_buf_puts(&script, "\n"), 0);
+	big.script = script.data;
+	assert_int_equal(run_check_case(&big), 0);
+	mb_buf_free(&script);
+}
+
+static void test_check_connection_refused(void **state)
+{
+	struct sockaddr_in addr = {0};
+	socklen_t alen = sizeof addr;
+	struct mb_pool_spec pool;
+	struct mb_header_field header;
+	struct mb_err err = MB_ERR_INIT;
+	char want[96];
+	int fd = socket(AF_INET, SOCK_STREAM, 0), rc;
+
+	(void)state;
+	addr.sin_family = AF_INET;
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&addr, &alen), 0);
+	close(fd); /* the port is free and nothing listens on it */
+	pool_init(&pool, &header, ntohs(addr.sin_port));
+	rc = mb_transport_find("smtp")->check(&pool, NULL, &err);
+	snprintf(want, sizeof want, "cannot connect to 127.0.0.1:%d: Connection refused",
+	         ntohs(addr.sin_port));
+	if (rc != MB_EUNAVAIL || strcmp(err.message, want) != 0)
+		fail_msg("got rc %d \"%s\", want %d \"%s\"", rc, err.message, MB_EUNAVAIL, want);
+}
+
+/* Without a helo name the check says EHLO with the same name as a send. */
+static void test_check_default_helo(void **state)
+{
+	struct responder r;
+	struct mb_pool_spec pool;
+	struct mb_header_field header;
+	struct mb_send_result res = {0};
+	struct mb_err err = MB_ERR_INIT;
+	struct mb_buf log = MB_BUF_INIT;
+	const char *first, *second, *end;
+
+	(void)state;
+	assert_int_equal(responder_start(&r, EHLO_PLAIN), 0);
+	pool_init(&pool, &header, r.port);
+	pool.helo = NULL;
+	assert_int_equal(mb_transport_find("smtp")->check(&pool, NULL, &err), 0);
+	assert_int_equal(send_once(&pool, NULL, &res, &err), 0);
+	assert_int_equal(res.state, MB_STATE_PENDING);
+	mb_send_result_clear(&res);
+	responder_stop(&r, &log);
+	assert_int_equal(mb_buf_terminate(&log), 0);
+	first = strstr(log.data, "C: EHLO ");
+	assert_non_null(first);
+	second = strstr(first + 1, "C: EHLO ");
+	assert_non_null(second);
+	end = strchr(first, '\n');
+	assert_non_null(end);
+	if (end - first < 9 || strncmp(first, second, (size_t)(end - first + 1)) != 0)
+		fail_msg("check and send say different EHLO names; log:\n%s", log.data);
+	mb_buf_free(&log);
+}
+
 /* The transport table and its list of names agree. */
 static void test_transport_table(void **state)
 {
@@ -800,6 +1187,7 @@ static void test_transport_table(void **state)
 			fail_msg("transport \"%s\": listed but not found", names[i]);
 	}
 	assert_non_null(mb_transport_find("smtp"));
+	assert_non_null(mb_transport_find("smtp")->check);
 	assert_null(mb_transport_find("SMTP"));
 	assert_null(mb_transport_find("carrier-pigeon"));
 	assert_null(mb_transport_find(NULL));
@@ -814,6 +1202,10 @@ int main(void)
 	    cmocka_unit_test(test_replies),
 	    cmocka_unit_test(test_oversized_reply),
 	    cmocka_unit_test(test_tls_sessions_in_a_row),
+	    cmocka_unit_test(test_check),
+	    cmocka_unit_test(test_check_overlong_line),
+	    cmocka_unit_test(test_check_connection_refused),
+	    cmocka_unit_test(test_check_default_helo),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

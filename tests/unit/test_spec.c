@@ -8,9 +8,11 @@
 #include <cmocka.h>
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <limits.h>
 #include <fcntl.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -414,6 +416,12 @@ static void test_integer_ranges(void **state)
 		expect_small(what, f->path, "99999999999", MB_ECONFIG, "got 99999999999");
 		snprintf(what, sizeof what, "%s = -1e300", f->path);
 		expect_small(what, f->path, "-1e300", MB_ECONFIG, "got -1e+300");
+		/* integers in full, not as 9.22337203685478e+18 (the nearest double is shown) */
+		snprintf(what, sizeof what, "%s = 9223372036854775807", f->path);
+		expect_small(what, f->path, "9223372036854775807", MB_ECONFIG,
+		             "got 9223372036854775808");
+		snprintf(what, sizeof what, "%s = -1e20", f->path);
+		expect_small(what, f->path, "-1e20", MB_ECONFIG, "got -100000000000000000000");
 	}
 	if (failures)
 		fail_msg("%d failures", failures);
@@ -681,6 +689,46 @@ static void test_bad_values(void **state)
 	     MB_ECONFIG,
 	     "pools.primary.headers.X-Pool",
 	     "must not contain CR, LF"},
+	    {"header that makes the message",
+	     {{"pools.alternate.headers", "{\"X-Pool\": \"b\", \"From\": \"x@evil.example\"}"}},
+	     MB_ECONFIG,
+	     "pools.alternate.headers.From",
+	     "belongs to the message"},
+	    {"header that makes the message, other case",
+	     {{"pools.primary.headers", "{\"content-TYPE\": \"text/plain\"}"}},
+	     MB_ECONFIG,
+	     "pools.primary.headers.content-TYPE",
+	     "belongs to the message"},
+	    {"header value not ASCII",
+	     {{"pools.primary.headers", "{\"X-Pool\": \"p\\u00f6ol\"}"}},
+	     MB_ECONFIG,
+	     "pools.primary.headers.X-Pool",
+	     "must be ASCII"},
+	    {"imap port over 65535",
+	     {{"mailbox.url", "\"imap://127.0.0.1:70000/INBOX\""}},
+	     MB_ECONFIG,
+	     "mailbox.url",
+	     "port must be 1..65535, got \"70000\""},
+	    {"imap port 0",
+	     {{"mailbox.url", "\"imaps://imap.example:0/INBOX\""}},
+	     MB_ECONFIG,
+	     "mailbox.url",
+	     "port must be 1..65535"},
+	    {"imap port not a number",
+	     {{"mailbox.url", "\"imap://127.0.0.1:1x43/INBOX\""}},
+	     MB_ECONFIG,
+	     "mailbox.url",
+	     "port must be 1..65535"},
+	    {"imap port empty",
+	     {{"mailbox.url", "\"imap://127.0.0.1:/INBOX\""}},
+	     MB_ECONFIG,
+	     "mailbox.url",
+	     "port must be 1..65535"},
+	    {"imap port huge",
+	     {{"mailbox.url", "\"imap://[::1]:99999999999999999999/INBOX\""}},
+	     MB_ECONFIG,
+	     "mailbox.url",
+	     "port must be 1..65535"},
 	    {"header twice (case-insensitive)",
 	     {{"pools.primary.headers", "{\"X-Pool\": \"a\", \"x-pool\": \"b\"}"}},
 	     MB_ECONFIG,
@@ -834,6 +882,11 @@ static void test_good_edges(void **state)
 	    {"envelope_sender {send} alone", {{"envelope_sender", "\"{send}@bounces.example\""}}},
 	    {"no mailbox", {{"mailbox", NULL}}},
 	    {"imap url without mailbox", {{"mailbox.url", "\"imap://127.0.0.1:1143\""}}},
+	    {"imap url without port", {{"mailbox.url", "\"imaps://imap.example/INBOX\""}}},
+	    {"imap url with IPv6 and port", {{"mailbox.url", "\"imap://[::1]:65535/INBOX\""}}},
+	    {"header whose name only starts like one of the message's",
+	     {{"pools.primary.headers", "{\"X-From\": \"a\", \"Fromage\": \"b\", "
+	                                "\"X-Content-Type\": \"c\", \"Listing\": \"d\"}"}}},
 	    {"alternate pool on the primary's relay (an ESP may pick the IP by header)",
 	     {{"pools.alternate", "{\"host\":\"smtp.esp.example\",\"port\":587,"
 	                          "\"auth\":{\"user\":\"sender\",\"password_env\":\"P\"},"
@@ -957,6 +1010,20 @@ static void test_raw_text(void **state)
 	     "line 2, column 2: unexpected text after the JSON object"},
 	    {"second object", "{} {}", 0, MB_EDATA, NULL, "unexpected text after"},
 	    {"NUL byte", "{\"name\": \"a\0b\"}", 15, MB_EDATA, NULL, "line 1, column 12: NUL byte"},
+	    /* cJSON would cut the string at an escaped NUL */
+	    {"escaped NUL in a value", "{\"domain\": \"victim.example\\u0000.evil.com\"}", 0,
+	     MB_EDATA, "domain", "escaped NUL"},
+	    {"escaped NUL in a key", "{\"name\": \"x\", \"na\\u0000me\": \"y\"}", 0, MB_EDATA, "na",
+	     "escaped NUL"},
+	    {"escaped NUL in an array",
+	     "{\"recipients\": [\"a@victim.example\", \"b@victim.example\\u0000.evil\"]}", 0,
+	     MB_EDATA, "recipients[1]", "escaped NUL"},
+	    {"escaped NUL deep down",
+	     "{\"pools\": {\"primary\": {\"port\": 25, \"headers\": {\"X-A\": \"\\\"\", "
+	     "\"X-B\": \"\\u0000\"}}}}",
+	     0, MB_EDATA, "pools.primary.headers.X-B", "escaped NUL"},
+	    {"escaped backslash before u0000 is no NUL", "{\"name\": \"a\\\\u0000\"}", 0, MB_EDATA,
+	     "message", "required but missing"},
 	    {"duplicate key at the top", "{\"name\": \"a\", \"name\": \"b\"}", 0, MB_EDATA, "name",
 	     "duplicate key"},
 	    {"duplicate key in a pool",
@@ -1010,6 +1077,31 @@ static void test_bom_and_label(void **state)
 	assert_int_equal(mb_spec_parse(&spec, text, strlen(text), "-", FIXTURES, &err), 0);
 	assert_string_equal(spec->name, "experiment");
 	mb_spec_free(spec);
+	/* a file name that is not a valid name is made one, not replaced */
+	{
+		static const struct {
+			const char *label, *want;
+		} names[] = {
+		    {"dir/my test.json", "my-test"},
+		    {"caf\xC3\xA9 spec.json", "caf--spec"},
+		    {"/x/\xE6\x97\xA5\xE6\x9C\xAC.json", "experiment"},
+		    {"a234567890123456789012345678901234567890123456789012345678901234567890.json",
+		     "a234567890123456789012345678901234567890123456789012345678901234"},
+		    {"no-extension", "no-extension"},
+		};
+		for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+			if (mb_spec_parse(&spec, text, strlen(text), names[i].label, FIXTURES,
+			                  &err)) {
+				failed("name from %s: got \"%s\", want a spec", names[i].label,
+				       err.message);
+				continue;
+			}
+			if (strcmp(spec->name, names[i].want))
+				failed("name from %s: got %s, want %s", names[i].label, spec->name,
+				       names[i].want);
+			mb_spec_free(spec);
+		}
+	}
 	/* without a name the messages still start with a label */
 	assert_int_equal(mb_spec_parse(&spec, "[]", 2, NULL, NULL, &err), MB_EDATA);
 	check_error("no label", MB_EDATA, &err, MB_EDATA, "<spec>", NULL, "JSON object");
@@ -1699,6 +1791,129 @@ static void test_docs_agreement(void **state)
 		fail_msg("%d failures", failures);
 }
 
+/* ---- Pool headers: the loader, the schema and the README refuse the same names ------------- */
+
+/* The schema's regular expression at keys; its patterns use only what both ECMA-262 and POSIX
+ * extended expressions understand, so regcomp can check them here. */
+static void schema_regex(const cJSON *root, const char *const *keys, regex_t *re)
+{
+	const cJSON *pattern = schema_at(root, keys);
+
+	if (!cJSON_IsString(pattern))
+		fail_msg("schema.json: no pattern at %s...", keys[0]);
+	if (regcomp(re, pattern->valuestring, REG_EXTENDED | REG_NOSUB))
+		fail_msg("schema.json: pattern %s: not a POSIX extended expression",
+		         pattern->valuestring);
+}
+
+/* One header name through the loader (as pools.alternate.headers) and the schema's patterns. */
+static void check_header_name(const char *name, bool reserved, const regex_t *allowed,
+                              const regex_t *refused)
+{
+	char headers[256], path[128];
+	struct patch p[1] = {{"pools.alternate.headers", headers}};
+
+	snprintf(headers, sizeof headers, "{\"%s\": \"v\"}", name);
+	snprintf(path, sizeof path, "pools.alternate.headers.%s", name);
+	expect(name, p, 1, reserved ? MB_ECONFIG : 0, path, "belongs to the message");
+	if ((regexec(allowed, name, 0, NULL, 0) == 0 && regexec(refused, name, 0, NULL, 0) != 0) ==
+	    reserved)
+		failed("schema.json: header %s: got %s, want %s", name,
+		       reserved ? "allowed" : "refused", reserved ? "refused" : "allowed");
+}
+
+static void test_reserved_headers(void **state)
+{
+	static const char *const names_pattern[] = {
+	    "$defs", "pool", "properties", "headers", "propertyNames", "pattern", NULL};
+	static const char *const reserved_pattern[] = {
+	    "$defs", "pool", "properties", "headers", "propertyNames", "not", "pattern", NULL};
+	static const char *const value_pattern[] = {
+	    "$defs", "pool", "properties", "headers", "additionalProperties", "pattern", NULL};
+	static const char *const allowed[] = {"X-Mailgun-Sending-Ip-Pool",
+	                                      "X-From",
+	                                      "Fromage",
+	                                      "X-Content-Type",
+	                                      "Listing",
+	                                      "X-Received-By",
+	                                      NULL};
+	char *text = read_text(MB_SOURCE_DIR "/experiments/schema.json");
+	char *readme = read_text(MB_SOURCE_DIR "/README.md");
+	char *row = strstr(readme, "\n| `pools.<pool>.headers` |"), *row_end;
+	cJSON *root = cJSON_Parse(text);
+	regex_t names, refused, values;
+
+	(void)state;
+	assert_non_null(root);
+	assert_non_null(row);
+	row_end = strchr(row + 1, '\n');
+	if (row_end)
+		*row_end = '\0';
+	schema_regex(root, names_pattern, &names);
+	schema_regex(root, reserved_pattern, &refused);
+	schema_regex(root, value_pattern, &values);
+	for (const char *const *r = mb_spec_reserved_headers(); *r; r++) {
+		char name[128], lower[128], upper[128], quoted[140];
+		size_t n = strlen(*r);
+		/* "Content-*" stands for Content-Type and every other Content- field */
+		snprintf(name, sizeof name, "%.*s%s", (int)n - ((*r)[n - 1] == '*'), *r,
+		         (*r)[n - 1] == '*' ? "Type" : "");
+		for (size_t i = 0; i <= strlen(name); i++) {
+			lower[i] = (char)tolower((unsigned char)name[i]);
+			upper[i] = (char)toupper((unsigned char)name[i]);
+		}
+		check_header_name(name, true, &names, &refused);
+		check_header_name(lower, true, &names, &refused);
+		check_header_name(upper, true, &names, &refused);
+		snprintf(quoted, sizeof quoted, "`%s`", *r);
+		if (!strstr(row, quoted))
+			failed("README.md: the pools.<pool>.headers row does not name %s", quoted);
+	}
+	for (const char *const *a = allowed; *a; a++)
+		check_header_name(*a, false, &names, &refused);
+	/* values: ASCII (tab allowed), no line breaks */
+	if (regexec(&values, "pool-b\tx", 0, NULL, 0) != 0)
+		failed("schema.json: header value with a tab: got refused, want allowed");
+	if (regexec(&values, "p\xC3\xB6ol", 0, NULL, 0) == 0)
+		failed("schema.json: non-ASCII header value: got allowed, want refused");
+	if (regexec(&values, "a\r\nBcc: x@evil.example", 0, NULL, 0) == 0)
+		failed("schema.json: header value with CRLF: got allowed, want refused");
+	regfree(&names);
+	regfree(&refused);
+	regfree(&values);
+	cJSON_Delete(root);
+	free(readme);
+	free(text);
+	if (failures)
+		fail_msg("%d failures", failures);
+}
+
+/* An ESP config is written out again for the spec: a string cut at \u0000 would not show. */
+static void test_config_escaped_nul(void **state)
+{
+	static const char config[] =
+	    "{\"envelope_sender\": \"b@bounces.sender.example\\u0000.evil.example\",\n"
+	    " \"variants\": [\"original\"],\n"
+	    " \"pools\": {\"primary\": {\"host\": \"127.0.0.1\", \"port\": 2525}}}\n";
+	char *dir = make_temp_dir(), path[4200];
+	struct mb_err err = MB_ERR_INIT;
+	char *json = NULL;
+	int rc;
+
+	(void)state;
+	snprintf(path, sizeof path, "%s/esp.json", dir);
+	write_text(path, config, strlen(config), 0600);
+	rc = mb_spec_from_config(path, "t", "/tmp/m.eml", "victim.example", "a@victim.example",
+	                         &json, &err);
+	check_error("config with an escaped NUL", rc, &err, MB_EDATA, path, "envelope_sender",
+	            "escaped NUL");
+	free(json);
+	remove_tree(dir);
+	free(dir);
+	if (failures)
+		fail_msg("%d failures", failures);
+}
+
 static int reset_failures(void **state)
 {
 	(void)state;
@@ -1726,6 +1941,8 @@ int main(void)
 	    cmocka_unit_test_setup(test_experiments, reset_failures),
 	    cmocka_unit_test_setup(test_schema_agreement, reset_failures),
 	    cmocka_unit_test_setup(test_docs_agreement, reset_failures),
+	    cmocka_unit_test_setup(test_reserved_headers, reset_failures),
+	    cmocka_unit_test_setup(test_config_escaped_nul, reset_failures),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

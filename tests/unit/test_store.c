@@ -1,5 +1,5 @@
-/* Unit tests of the store (journal semantics, reopen, cursor) and of the run plan (interleaved
- * order, VERP expansion). */
+/* Unit tests of the store (journal semantics, reopen, cursor, opening only an existing store) and
+ * of the run plan (interleaved order, VERP expansion, the advice for sends left pending). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -140,6 +140,88 @@ static void test_unwritable(void **state)
 	assert_non_null(strstr(err.message, "/proc/mailbisect"));
 }
 
+/* Commands that read stored runs must not turn a mistyped --db path into a new, empty store. */
+static void test_open_existing(void **state)
+{
+	struct mb_err err = MB_ERR_INIT;
+	struct mb_store *s = NULL;
+	struct mb_run_row row;
+	struct stat st;
+	char *path = temp_db(), *dir = strdup(path);
+	int64_t run;
+	char *token;
+	(void)state;
+
+	*strrchr(dir, '/') = '\0';
+	assert_int_equal(mb_store_open_existing(&s, path, &err), MB_ENOINPUT);
+	assert_null(s);
+	if (!strstr(err.message, "no store at ") || !strstr(err.message, path))
+		fail_msg("got \"%s\", want \"no store at %s...\"", err.message, path);
+	assert_int_not_equal(stat(path, &st), 0);
+	assert_int_not_equal(stat(dir, &st), 0); /* not even its directory */
+	/* "" would be a temporary SQLite database, thrown away on close */
+	assert_int_equal(mb_store_open(&s, "", &err), MB_EUSAGE);
+	assert_int_equal(mb_store_open_existing(&s, "", &err), MB_EUSAGE);
+
+	assert_int_equal(mb_store_open(&s, path, &err), 0);
+	assert_int_equal(
+	    mb_store_run_create(s, "t", "t.json", "{}", "victim.example", &run, &token, &err), 0);
+	mb_store_close(s);
+	assert_int_equal(mb_store_open_existing(&s, path, &err), 0);
+	assert_int_equal(mb_store_run_get(s, run, &row, &err), 0);
+	mb_store_run_row_clear(&row);
+	/* a run that is not there is missing input, not malformed data */
+	assert_int_equal(mb_store_run_get(s, run + 998, &row, &err), MB_ENOINPUT);
+	assert_non_null(strstr(err.message, "no run"));
+	mb_store_close(s);
+	free(token);
+	free(dir);
+	free(path);
+}
+
+/* A run that stopped leaves sends pending: some never left, some wait for their outcome. The
+ * advice is resume, which sends what is left and collects; one line for all, in plain grammar. */
+static void test_pending_advice(void **state)
+{
+	struct mb_err err = MB_ERR_INIT;
+	struct mb_store *s;
+	struct mb_verdict v;
+	int64_t run, id1, id2, id3;
+	char *token, *path = temp_db();
+	(void)state;
+
+	assert_int_equal(mb_store_open(&s, path, &err), 0);
+	assert_int_equal(
+	    mb_store_run_create(s, "t", "t.json", "{}", "victim.example", &run, &token, &err), 0);
+	plan_send(s, run, 1, "alternate-pool", &id1);
+	assert_int_equal(mb_run_verdict(s, run, &v, &err), 0);
+	assert_string_equal(v.fault, "incomplete");
+	if (!strstr(v.next_steps, "A send of variant alternate-pool is still pending") ||
+	    !strstr(v.next_steps, "`mailbisect resume RUN` sends what is left") ||
+	    strstr(v.next_steps, "A alternate"))
+		fail_msg("next steps: got \"%s\", want resume for the send that never left",
+		         v.next_steps);
+	mb_verdict_clear(&v);
+
+	plan_send(s, run, 2, "original", &id2);
+	plan_send(s, run, 3, "original", &id3);
+	assert_int_equal(mb_store_send_submitted(s, id2, MB_STATE_PENDING, MB_STAGE_DATA, 250,
+	                                         "2.0.0", "Ok: queued as ABC", "127.0.0.1:2525",
+	                                         "ABC", &err),
+	                 0);
+	assert_int_equal(mb_run_verdict(s, run, &v, &err), 0);
+	if (!strstr(v.next_steps,
+	            "3 sends (variants original, alternate-pool) are still pending") ||
+	    !strstr(v.next_steps, "`mailbisect resume RUN` sends what is left") ||
+	    strstr(strstr(v.next_steps, "resume RUN") + 1, "resume RUN"))
+		fail_msg("next steps: got \"%s\", want one line for the three pending sends",
+		         v.next_steps);
+	mb_verdict_clear(&v);
+	mb_store_close(s);
+	free(token);
+	free(path);
+}
+
 static void test_envelope_sender(void **state)
 {
 	char *a = mb_run_envelope_sender("bounces+{send}@b.example", "1a2b-3");
@@ -270,6 +352,7 @@ int main(void)
 	    cmocka_unit_test(test_journal),          cmocka_unit_test(test_cursor),
 	    cmocka_unit_test(test_unwritable),       cmocka_unit_test(test_envelope_sender),
 	    cmocka_unit_test(test_plan_interleaved), cmocka_unit_test(test_migrate_v1),
+	    cmocka_unit_test(test_open_existing),    cmocka_unit_test(test_pending_advice),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,16 +1,21 @@
 /* Unit tests of the util layer: capped buffers, checked numbers, printable copies of hostile
- * text, address checks, the error-class to sysexits table. */
+ * text, address checks, the error-class to sysexits table, files that are not regular files. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include "mailbisect/buf.h"
 #include "mailbisect/err.h"
+#include "mailbisect/file.h"
 #include "mailbisect/str.h"
 
 static void test_buf_cap(void **state)
@@ -117,12 +122,94 @@ static void test_exit_codes(void **state)
 	assert_int_equal(mb_err_exit_code(MB_ENOPERM), EX_NOPERM);
 }
 
+/* A FIFO without a writer must be refused at once: a blocking open() would wait forever, so
+ * the alarm turns a regression into a failure instead of a hung test. */
+static void test_read_not_regular(void **state)
+{
+	static const struct {
+		const char *path;
+		const char *want;
+	} cases[] = {
+	    {"fifo", "is a FIFO"},
+	    {"dir", "is a directory"},
+	    {"/dev/null", "is a device"},
+	};
+	char dir[] = "/tmp/mb-util-XXXXXX", path[256];
+	(void)state;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/fifo", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	snprintf(path, sizeof path, "%s/dir", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	alarm(10);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct mb_buf b = MB_BUF_INIT;
+		struct mb_err err = MB_ERR_INIT;
+		int rc;
+		if (cases[i].path[0] == '/')
+			snprintf(path, sizeof path, "%s", cases[i].path);
+		else
+			snprintf(path, sizeof path, "%s/%s", dir, cases[i].path);
+		rc = mb_file_read(path, 1024, &b, &err);
+		if (rc != MB_ENOINPUT || !strstr(err.message, cases[i].want))
+			fail_msg("mb_file_read(%s): got %d \"%s\", want %d \"...%s...\"", path, rc,
+			         err.message, MB_ENOINPUT, cases[i].want);
+		mb_buf_free(&b);
+	}
+	alarm(0);
+	/* a regular file still reads, and its descriptor is blocking again (a full read) */
+	snprintf(path, sizeof path, "%s/file", dir);
+	{
+		FILE *f = fopen(path, "w");
+		struct mb_buf b = MB_BUF_INIT;
+		struct mb_err err = MB_ERR_INIT;
+		assert_non_null(f);
+		fputs("hello\n", f);
+		fclose(f);
+		assert_int_equal(mb_file_read(path, 1024, &b, &err), 0);
+		assert_string_equal(b.data, "hello\n");
+		mb_buf_free(&b);
+		unlink(path);
+	}
+	snprintf(path, sizeof path, "%s/fifo", dir);
+	unlink(path);
+	snprintf(path, sizeof path, "%s/dir", dir);
+	rmdir(path);
+	rmdir(dir);
+}
+
+/* An empty path used to make mb_file_mkdirs read past the end of its copy. */
+static void test_mkdirs(void **state)
+{
+	struct mb_err err = MB_ERR_INIT;
+	char dir[] = "/tmp/mb-util-XXXXXX", path[256];
+	struct stat st;
+	(void)state;
+
+	assert_int_equal(mb_file_mkdirs("", &err), MB_EIO);
+	assert_non_null(strstr(err.message, "empty"));
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/a/b/c", dir);
+	assert_int_equal(mb_file_mkdirs(path, &err), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(mb_file_mkdirs(path, &err), 0); /* already there */
+	rmdir(path);
+	snprintf(path, sizeof path, "%s/a/b", dir);
+	rmdir(path);
+	snprintf(path, sizeof path, "%s/a", dir);
+	rmdir(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_buf_cap),   cmocka_unit_test(test_buf_printf),
-	    cmocka_unit_test(test_to_long),   cmocka_unit_test(test_printable),
-	    cmocka_unit_test(test_addresses), cmocka_unit_test(test_exit_codes),
+	    cmocka_unit_test(test_buf_cap),          cmocka_unit_test(test_buf_printf),
+	    cmocka_unit_test(test_to_long),          cmocka_unit_test(test_printable),
+	    cmocka_unit_test(test_addresses),        cmocka_unit_test(test_exit_codes),
+	    cmocka_unit_test(test_read_not_regular), cmocka_unit_test(test_mkdirs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -437,6 +437,12 @@ static int rule_parse(const struct rule_ctx *c, const cJSON *obj, struct classif
 		return rule_error(c, NULL, "must be an object");
 	for (v = obj->child; v && !rc; v = v->next) {
 		const char *key = v->string ? v->string : "";
+		/* a key given twice is a mistake to report, not a value to overwrite */
+		for (const cJSON *w = obj->child; w != v && !rc; w = w->next)
+			if (w->string && strcmp(w->string, key) == 0)
+				rc = rule_error(c, key, "given twice");
+		if (rc)
+			break;
 		if (strcmp(key, "stage") == 0) {
 			rc = rule_stages(c, v, r);
 		} else if (strcmp(key, "code") == 0) {

@@ -95,6 +95,12 @@ check "none: all delivered" \
 check "none: matched by ENVID" \
   "$(jget "$work/none.json" 'sorted(set(s["matched_by"] for s in d["sends"]))')" '["envid"]'
 
+# Every report is what the README's JSON Schema says it is (no undocumented key either).
+check "reports match the README's JSON Schema" \
+  "$(python3 "$MB_SOURCE_DIR/tests/tools/check_report_schema.py" "$MB_SOURCE_DIR/README.md" \
+    "$work/ip.json" "$work/links.json" "$work/domain.json" "$work/altdom.json" "$work/both.json" \
+    "$work/none.json" && echo valid)" valid
+
 # `show` prints the same run from the store.
 "$MAILBISECT" show "$(jget "$work/ip.json" 'd["run_id"]')" --db "$work/store.db" >"$work/show.txt"
 check_contains "show: verdict line" "$(cat "$work/show.txt")" "Verdict: ip"

@@ -34,33 +34,6 @@ struct mb_imap {
 static const char mutf7_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
 
-/* Decodes one UTF-8 sequence; 0 when invalid. */
-static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
-{
-	size_t n;
-	if (s[0] < 0x80)
-		return *cp = s[0], 1;
-	if ((s[0] & 0xE0) == 0xC0)
-		n = 2, *cp = s[0] & 0x1F;
-	else if ((s[0] & 0xF0) == 0xE0)
-		n = 3, *cp = s[0] & 0x0F;
-	else if ((s[0] & 0xF8) == 0xF0)
-		n = 4, *cp = s[0] & 0x07;
-	else
-		return 0;
-	if (n > len)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		*cp = (*cp << 6) | (s[i] & 0x3F);
-	}
-	if ((n == 2 && *cp < 0x80) || (n == 3 && *cp < 0x800) || (n == 4 && *cp < 0x10000) ||
-	    *cp > 0x10FFFF || (*cp >= 0xD800 && *cp <= 0xDFFF))
-		return 0;
-	return n;
-}
-
 /* Appends the modified base64 of UTF-16 units; bits and nbits carry the partial sextet. */
 static int mutf7_put_unit(struct mb_buf *out, uint16_t unit, uint32_t *bits, int *nbits)
 {
@@ -93,7 +66,7 @@ static int mutf7_encode(const char *name, size_t len, struct mb_buf *out)
 		}
 		rc = mb_buf_putc(out, '&');
 		while (!rc && i < len && !(s[i] >= 0x20 && s[i] < 0x7F)) {
-			if (!(n = utf8_decode(s + i, len - i, &cp)) || cp < 0x20)
+			if (!(n = mb_utf8_decode(s + i, len - i, &cp)) || cp < 0x20)
 				return MB_ECONFIG;
 			if (cp >= 0x10000) {
 				cp -= 0x10000;

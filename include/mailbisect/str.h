@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mailbisect/buf.h"
 
@@ -18,6 +19,10 @@ int mb_str_to_long(const char *s, long min, long max, long *out);
 /* Appends a printable copy of untrusted bytes: control characters and invalid UTF-8 become
  * \xNN escapes; CR LF and LF become "\n" when keep_newlines, else a space. */
 int mb_str_printable(struct mb_buf *out, const char *s, size_t len, bool keep_newlines);
+
+/* Decodes one UTF-8 sequence at s (at most len bytes) into *cp: its length 1..4, or 0 when it
+ * is not valid (overlong, surrogate, beyond U+10FFFF, cut short). */
+size_t mb_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp);
 
 /* Case-insensitive ASCII comparisons. */
 bool mb_str_ieq(const char *a, const char *b);

@@ -37,20 +37,19 @@ int mb_str_to_long(const char *s, long min, long max, long *out)
 	return 0;
 }
 
-/* Length of a valid UTF-8 sequence at s (1..4), or 0 when invalid. */
-static size_t utf8_seq_len(const unsigned char *s, size_t len)
+size_t mb_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
 {
 	size_t n;
-	uint32_t cp;
-
+	if (len == 0)
+		return 0;
 	if (s[0] < 0x80)
-		return 1;
+		return *cp = s[0], 1;
 	if ((s[0] & 0xE0) == 0xC0)
-		n = 2, cp = s[0] & 0x1F;
+		n = 2, *cp = s[0] & 0x1F;
 	else if ((s[0] & 0xF0) == 0xE0)
-		n = 3, cp = s[0] & 0x0F;
+		n = 3, *cp = s[0] & 0x0F;
 	else if ((s[0] & 0xF8) == 0xF0)
-		n = 4, cp = s[0] & 0x07;
+		n = 4, *cp = s[0] & 0x07;
 	else
 		return 0;
 	if (n > len)
@@ -58,12 +57,20 @@ static size_t utf8_seq_len(const unsigned char *s, size_t len)
 	for (size_t i = 1; i < n; i++) {
 		if ((s[i] & 0xC0) != 0x80)
 			return 0;
-		cp = (cp << 6) | (s[i] & 0x3F);
+		*cp = (*cp << 6) | (s[i] & 0x3F);
 	}
-	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-	    cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || (cp >= 0x80 && cp < 0xA0))
+	if ((n == 2 && *cp < 0x80) || (n == 3 && *cp < 0x800) || (n == 4 && *cp < 0x10000) ||
+	    *cp > 0x10FFFF || (*cp >= 0xD800 && *cp <= 0xDFFF))
 		return 0;
 	return n;
+}
+
+/* Length of a printable UTF-8 sequence at s (1..4): valid, and not a C1 control; 0 otherwise. */
+static size_t utf8_seq_len(const unsigned char *s, size_t len)
+{
+	uint32_t cp;
+	size_t n = mb_utf8_decode(s, len, &cp);
+	return n && !(cp >= 0x80 && cp < 0xA0) ? n : 0;
 }
 
 int mb_str_printable(struct mb_buf *out, const char *s, size_t len, bool keep_newlines)

@@ -761,7 +761,15 @@ static const char *status_prefer(const char *field, const char *quoted, int repl
 
 int bounce_status_settle(struct mb_bounce_record *rec)
 {
-	char *quoted = bounce_status_in_text(rec->diagnostic);
+	char *quoted;
+
+	/* A Status field that is not an RFC 3463 code ("6.1.1", "5.1", text) is not one: the
+	 * reply's own code, if any, takes its place. */
+	if (rec->status && (!enhanced_len(rec->status) || rec->status[enhanced_len(rec->status)])) {
+		free(rec->status);
+		rec->status = NULL;
+	}
+	quoted = bounce_status_in_text(rec->diagnostic);
 	const char *best = status_prefer(rec->status, quoted, rec->reply_code);
 
 	if (best == quoted && quoted) {

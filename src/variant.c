@@ -656,13 +656,34 @@ static bool valid_field_name(const char *name)
 	return true;
 }
 
+/* GMime writes a field's raw value as it stands, and the raw value ends with its line end.
+ * One that does not (a NUL byte in the original cut it short) would run into the next line
+ * and end the header block: the line end is put back. */
+static void terminate_raw_value(GMimeHeader *h)
+{
+	const char *raw = g_mime_header_get_raw_value(h);
+	size_t len = raw ? strlen(raw) : 0;
+	char *fixed;
+
+	if (!raw || (len && raw[len - 1] == '\n') || !(fixed = g_malloc(len + 2)))
+		return;
+	memcpy(fixed, raw, len);
+	fixed[len] = '\n';
+	fixed[len + 1] = '\0';
+	g_mime_header_set_raw_value(h, fixed);
+	g_free(fixed);
+}
+
 static void drop_invalid_fields(GMimeObject *obj, int depth)
 {
 	GMimeHeaderList *list = g_mime_object_get_header_list(obj);
-	for (int i = list ? g_mime_header_list_get_count(list) - 1 : -1; i >= 0; i--)
-		if (!valid_field_name(
-		        g_mime_header_get_name(g_mime_header_list_get_header_at(list, i))))
+	for (int i = list ? g_mime_header_list_get_count(list) - 1 : -1; i >= 0; i--) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(list, i);
+		if (!valid_field_name(g_mime_header_get_name(h)))
 			g_mime_header_list_remove_at(list, i);
+		else
+			terminate_raw_value(h);
+	}
 	if (depth > MB_MAX_MIME_DEPTH)
 		return;
 	if (GMIME_IS_MULTIPART(obj)) {

@@ -103,47 +103,27 @@ static void build_variant(const struct mb_message *msg, enum mb_variant v)
 	mb_buf_free(&out);
 }
 
-/* Inputs of the variant-builder bugs still open (their regressions are in
- * tests/fuzz/regressions/message/): a header block that ends without a line end, and a
- * header field whose name is empty or has 8-bit bytes, which GMime keeps and writes back
- * (a receiver ends the header block there). run.sh skips them (MB_FUZZ_SKIP_KNOWN=1) so a
- * run explores further instead of finding them again. */
+/* Inputs of the variant-builder bug still open (its regression is
+ * tests/fuzz/regressions/message/part-field-with-nul.eml): a header field with a NUL byte is
+ * written back without its line end, and the blank line after the part's header goes.
+ * run.sh skips them (MB_FUZZ_SKIP_KNOWN=1) so a run explores further instead of finding it
+ * again. Remove with the fix. */
 static bool skip_known_bugs;
 
-static bool header_block_unterminated(const char *data, size_t size)
-{
-	for (size_t pos = 0; pos < size;) {
-		const char *end = memchr(data + pos, '\n', size - pos);
-		if (!end)
-			return true;
-		size_t len = (size_t)(end - (data + pos));
-		if (len == 0 || (len == 1 && data[pos] == '\r'))
-			return false;
-		pos += len + 1;
-	}
-	return true;
-}
-
-static bool has_bad_field_name(const char *data, size_t size)
+static bool has_known_bug(const char *data, size_t size)
 {
 	for (size_t pos = 0; pos < size; pos++) {
 		if (pos > 0 && data[pos - 1] != '\n')
 			continue;
-		bool eight_bit = false;
 		size_t n = pos;
-		while (n < size && data[n] != ':' && (unsigned char)data[n] > ' ') {
-			eight_bit = eight_bit || (unsigned char)data[n] >= 0x80;
+		while (n < size && data[n] != ':' && (unsigned char)data[n] > ' ')
 			n++;
-		}
-		if (n < size && data[n] == ':' && (n == pos || eight_bit))
-			return true;
+		if (n < size && data[n] == ':')
+			for (; n < size && data[n] != '\n'; n++)
+				if (data[n] == '\0')
+					return true;
 	}
 	return false;
-}
-
-static bool has_known_bug(const char *data, size_t size)
-{
-	return header_block_unterminated(data, size) || has_bad_field_name(data, size);
 }
 
 #ifndef MB_FUZZ_NO_MAIN

@@ -3,15 +3,12 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memfd_create */
 #endif
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
-#include <cjson/cJSON.h>
 
 #include "mailbisect/classify.h"
 #include "fuzz_targets.h"
@@ -46,43 +43,6 @@ static void classify_samples(const struct mb_rules *rules)
 	}
 }
 
-/* Inputs of the loader bug still open (its regression is in tests/fuzz/regressions/rules/):
- * a key given twice in one rule leaks the first value. run.sh skips them
- * (MB_FUZZ_SKIP_KNOWN=1) so a run explores further instead of finding it again. */
-static bool skip_known_bugs;
-
-static bool has_duplicate_key(const cJSON *node)
-{
-	for (const cJSON *a = node ? node->child : NULL; a; a = a->next) {
-		if (cJSON_IsObject(node) && a->string)
-			for (const cJSON *b = a->next; b; b = b->next)
-				if (b->string && strcmp(a->string, b->string) == 0)
-					return true;
-		if (has_duplicate_key(a))
-			return true;
-	}
-	return false;
-}
-
-static bool has_known_bug(const uint8_t *data, size_t size)
-{
-	cJSON *root = cJSON_ParseWithLength((const char *)data, size);
-	bool found = has_duplicate_key(root);
-	cJSON_Delete(root);
-	return found;
-}
-
-#ifndef MB_FUZZ_NO_MAIN
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	const char *skip = getenv("MB_FUZZ_SKIP_KNOWN");
-	(void)argc;
-	(void)argv;
-	skip_known_bugs = skip && strcmp(skip, "1") == 0;
-	return 0;
-}
-#endif
-
 int mb_fuzz_rules(const uint8_t *data, size_t size)
 {
 	struct mb_err err = MB_ERR_INIT;
@@ -90,8 +50,6 @@ int mb_fuzz_rules(const uint8_t *data, size_t size)
 	char path[64];
 	int fd;
 
-	if (skip_known_bugs && has_known_bug(data, size))
-		return 0;
 	if ((fd = memfd_create("rules.json", 0)) < 0) {
 		perror("memfd_create");
 		abort();

@@ -745,6 +745,70 @@ static int run_bisection(struct run_ctx *c, struct mb_err *err)
 	return 0;
 }
 
+/* This process, as "PID:START" (START: its start time in clock ticks since boot, from
+ * /proc/PID/stat, so that a reused PID is not taken for the process that died). */
+static int process_identity(long pid, char *out, size_t size)
+{
+	char path[64], buf[1024], *close_paren;
+	unsigned long long start = 0;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* field 22 (starttime), counted after the command name's closing parenthesis */
+	if (!(close_paren = strrchr(buf, ')')) ||
+	    sscanf(close_paren + 2,
+	           "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
+	           "%*d %*d %*d %*d %llu",
+	           &start) != 1)
+		return -1;
+	snprintf(out, size, "%ld:%llu", pid, start);
+	return 0;
+}
+
+/* Takes a run for this process: refused while another live process carries it out (a second
+ * `resume` beside a running run would send its planned sends twice). */
+static int claim_run(struct run_ctx *c, struct mb_err *err)
+{
+	char key[64], self[64], other[64], *owner = NULL;
+	long pid = 0;
+	int rc;
+
+	snprintf(key, sizeof key, "run.%lld.owner", (long long)c->run_id);
+	if (process_identity((long)getpid(), self, sizeof self))
+		snprintf(self, sizeof self, "%ld:0", (long)getpid());
+	if ((rc = mb_store_begin(c->store, err)))
+		return rc;
+	rc = mb_store_meta_get(c->store, key, &owner, err);
+	if (!rc && owner && sscanf(owner, "%ld:", &pid) == 1 && strcmp(owner, self) != 0 &&
+	    process_identity(pid, other, sizeof other) == 0 && strcmp(other, owner) == 0)
+		rc = mb_err_set(err, MB_ETEMP,
+		                "run %lld is being carried out by process %ld; wait for it to end "
+		                "(or stop it) before resuming",
+		                (long long)c->run_id, pid);
+	if (!rc)
+		rc = mb_store_meta_set(c->store, key, self, err);
+	free(owner);
+	if (rc) {
+		mb_store_rollback(c->store);
+		return rc;
+	}
+	return mb_store_commit(c->store, err);
+}
+
+static void release_run(struct run_ctx *c)
+{
+	char key[64];
+	struct mb_err ignored = MB_ERR_INIT;
+	snprintf(key, sizeof key, "run.%lld.owner", (long long)c->run_id);
+	mb_store_meta_set(c->store, key, NULL, &ignored);
+}
+
 /* Sends what the journal still has planned, collects, follows up and records the verdict. A
  * run that fails midway still gets its (incomplete) verdict recorded. */
 static int carry_out(struct run_ctx *c, struct mb_err *err)
@@ -763,6 +827,7 @@ static int carry_out(struct run_ctx *c, struct mb_err *err)
 	              : stopped(c) ? "interrupted"
 	                           : "finished",
 	              rc ? &ignored : err);
+	release_run(c);
 	return rc ? rc : done;
 }
 
@@ -781,7 +846,9 @@ int mb_run_execute(const struct mb_spec *spec, struct mb_store *store,
 		rc = journal_plan(&c, err);
 	if (!rc) {
 		*run_id = c.run_id;
-		rc = carry_out(&c, err);
+		rc = claim_run(&c, err);
+		if (!rc)
+			rc = carry_out(&c, err);
 	}
 	run_ctx_clear(&c);
 	return rc;
@@ -888,6 +955,9 @@ int mb_run_resume(struct mb_store *store, int64_t run_id, const struct mb_run_op
 	c.run_id = run_id;
 	c.token = run.token;
 	run.token = NULL;
+	bool claimed = false;
+	if (!rc && !(rc = claim_run(&c, err)))
+		claimed = true;
 	if (!rc)
 		rc = prepare_run(&c, err);
 	if (!rc)
@@ -896,6 +966,8 @@ int mb_run_resume(struct mb_store *store, int64_t run_id, const struct mb_run_op
 		rc = plan_from_journal(&c, err);
 	if (!rc)
 		rc = carry_out(&c, err);
+	else if (claimed)
+		release_run(&c);
 	run_ctx_clear(&c);
 	mb_spec_free(spec);
 	mb_store_run_row_clear(&run);

@@ -261,6 +261,41 @@ char *mb_store_default_path(void)
 	return mb_buf_steal(&buf);
 }
 
+int mb_store_meta_get(struct mb_store *store, const char *key, char **value, struct mb_err *err)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	*value = NULL;
+	if ((rc = prepare(store, "SELECT value FROM meta WHERE key = ?", &st, err)))
+		return rc;
+	bind_text(st, 1, key);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && !(*value = column_text(st, 0))) {
+		sqlite3_finalize(st);
+		return mb_err_set(err, MB_ENOMEM, "out of memory");
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(store, err, "read");
+}
+
+int mb_store_meta_set(struct mb_store *store, const char *key, const char *value,
+                      struct mb_err *err)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = prepare(store,
+	                  value ? "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
+	                        : "DELETE FROM meta WHERE key = ?",
+	                  &st, err)))
+		return rc;
+	bind_text(st, 1, key);
+	if (value)
+		bind_text(st, 2, value);
+	return step_done(store, st, err);
+}
+
 int mb_store_begin(struct mb_store *store, struct mb_err *err)
 {
 	return exec_sql(store, "BEGIN IMMEDIATE", err);

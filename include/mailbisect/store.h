@@ -93,6 +93,12 @@ int mb_store_run_create(struct mb_store *store, const char *name, const char *sp
                         struct mb_err *err);
 int mb_store_run_finish(struct mb_store *store, int64_t run_id, const char *status,
                         const char *verdict_json, struct mb_err *err);
+/* Small named values kept with the store (its meta table), e.g. which process is carrying
+ * out a run. *value is NULL when the key is absent (caller frees); a NULL value deletes. */
+int mb_store_meta_get(struct mb_store *store, const char *key, char **value, struct mb_err *err);
+int mb_store_meta_set(struct mb_store *store, const char *key, const char *value,
+                      struct mb_err *err);
+
 /* Records the facts of the message under test (a JSON object, see mb_report_facts_json). */
 int mb_store_run_set_facts(struct mb_store *store, int64_t run_id, const char *facts_json,
                            struct mb_err *err);

@@ -29,6 +29,26 @@ lab_scenario() {
   bash "$MB_SOURCE_DIR/tests/lab/scenario.sh" "$MB_SOURCE_DIR/tests/lab/scenarios/$1.conf"
 }
 
+# derive_spec BASE OUT JSON-OBJECT: OUT is the example spec BASE (experiments/NAME.json) with
+# the keys of JSON-OBJECT set (null removes a key); its "message" made absolute, "$schema" gone.
+derive_spec() {
+  python3 - "$MB_SOURCE_DIR/experiments/$1" "$2" "$3" <<'PY'
+import json, os, sys
+base, out, patch = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+spec = json.load(open(base))
+spec.pop("$schema", None)
+if "message" in spec:
+    spec["message"] = os.path.normpath(os.path.join(os.path.dirname(base), spec["message"]))
+for key, value in patch.items():
+    if value is None:
+        spec.pop(key, None)
+    else:
+        spec[key] = value
+with open(out, "w") as f:
+    json.dump(spec, f, indent=2)
+PY
+}
+
 # check NAME GOT WANT
 check() {
   checks=$((checks + 1))

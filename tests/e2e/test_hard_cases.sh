@@ -28,15 +28,8 @@ check "pdf: plain-text delivered" \
 # A receiver that refuses half of all messages whatever they are: three rounds of the four
 # variants. Whatever the coin gives, the verdict must not be a confident factor.
 lab_scenario random-half
-python3 - "$MB_SOURCE_DIR/experiments/demo-s3150.json" "$work/random-spec.json" <<'PY'
-import json, sys
-spec = json.load(open(sys.argv[1]))
-spec.pop("$schema", None)
-spec.update({"name": "random-half", "message": "%s/../examples/newsletter.eml" % sys.argv[1].rsplit("/", 1)[0],
-             "repeat": 3, "pacing_ms": 100, "window_seconds": 20, "followups": 4})
-with open(sys.argv[2], "w") as f:
-    json.dump(spec, f)
-PY
+derive_spec demo-s3150.json "$work/random-spec.json" \
+  '{"name": "random-half", "repeat": 3, "pacing_ms": 100, "window_seconds": 20, "followups": 4}'
 run_spec random "$work/random-spec.json"
 fault=$(jget "$work/random.json" 'd["verdict"]["fault"]')
 confidence=$(jget "$work/random.json" 'd["verdict"]["confidence"]')
@@ -51,16 +44,8 @@ check "random: no confident factor verdict (inconclusive, or unconfirmed below 0
 # A recipient that does not exist: 5.1.1 says nothing about content, IP or domain. The run is
 # incomplete (never a `domain` by elimination) and says to use a recipient that exists.
 lab_scenario unknown-user
-python3 - "$MB_SOURCE_DIR/experiments/demo-s3150.json" "$work/unknown-spec.json" <<'PY'
-import json, sys
-spec = json.load(open(sys.argv[1]))
-spec.pop("$schema", None)
-spec.update({"name": "unknown-user", "recipients": ["nobody@victim.example"],
-             "message": "%s/../examples/newsletter.eml" % sys.argv[1].rsplit("/", 1)[0],
-             "pacing_ms": 100, "window_seconds": 20})
-with open(sys.argv[2], "w") as f:
-    json.dump(spec, f)
-PY
+derive_spec demo-s3150.json "$work/unknown-spec.json" \
+  '{"name": "unknown-user", "recipients": ["nobody@victim.example"], "pacing_ms": 100, "window_seconds": 20}'
 run_spec unknown "$work/unknown-spec.json"
 check "unknown user: exit code 75" "$(cat "$work/unknown.rc")" 75
 check "unknown user: verdict incomplete" "$(jget "$work/unknown.json" 'd["verdict"]["fault"]')" incomplete

@@ -10,14 +10,8 @@ lab_start "$MB_SOURCE_DIR/tests/lab/scenarios/block-pool-a.conf"
 
 cp "$MB_SOURCE_DIR/examples/newsletter.eml" "$work/message.eml"
 # Long pacing: the run is still waiting to make its second send when it is interrupted.
-python3 - "$MB_SOURCE_DIR/experiments/demo-s3150.json" "$work/spec.json" "$work/message.eml" <<'PY'
-import json, sys
-spec = json.load(open(sys.argv[1]))
-spec.pop("$schema", None)
-spec.update({"name": "resume", "message": sys.argv[3], "pacing_ms": 5000, "window_seconds": 20,
-             "followups": 0})
-json.dump(spec, open(sys.argv[2], "w"), indent=2)
-PY
+derive_spec demo-s3150.json "$work/spec.json" "{\"name\": \"resume\", \"message\": \"$work/message.eml\",
+  \"pacing_ms\": 5000, \"window_seconds\": 20, \"followups\": 0}"
 
 # Messages the ESP took in whose Message-ID is one of ours (cleanup logs every one).
 esp_ids() { grep -o 'message-id=<mailbisect\.[^>]*>' "$MB_LAB_LOG_DIR/esp.log" | grep -v '@mx\.' || true; }
@@ -45,6 +39,23 @@ check "interrupted: one send left, three still pending" \
   "$(jget "$work/interrupted.json" 'sum(1 for s in d["sends"] if s["sent_at"]), sum(1 for s in d["sends"] if not s["sent_at"])')" "(1, 3)"
 check "interrupted: the ESP took in one message" "$(esp_ids | sort -u | wc -l)" 1
 
+# A resume while the run is still being carried out by its own process would send its planned
+# sends twice: refused (75), nothing sent by it.
+"$MAILBISECT" run "$work/spec.json" --json --quiet --db "$work/store2.db" >"$work/busy.json" 2>/dev/null &
+busy_pid=$!
+for i in $(seq 1 100); do
+  [ -s "$work/store2.db" ] && sqlite3 "$work/store2.db" "SELECT 1 FROM meta WHERE key = 'run.1.owner'" 2>/dev/null | grep -q 1 && break
+  sleep 0.1
+done
+rc=0
+"$MAILBISECT" resume 1 --db "$work/store2.db" >/dev/null 2>"$work/busy.err" || rc=$?
+check "resume of a run still in progress: exit code 75" "$rc" 75
+check_contains "resume of a run still in progress: says who has it" "$(cat "$work/busy.err")" \
+  "is being carried out by process $busy_pid"
+kill -INT "$busy_pid"
+wait "$busy_pid" || true
+check "resume of a run still in progress: no Message-ID went out twice" "$(esp_ids | sort | uniq -d | wc -l)" 0
+
 rc=0
 "$MAILBISECT" resume "$run" --json --quiet --db "$work/store.db" >"$work/resumed.json" 2>"$work/resumed.err" || rc=$?
 check "resume: exit code" "$rc" 0
@@ -52,8 +63,9 @@ check "resume: verdict" "$(jget "$work/resumed.json" 'd["verdict"]["fault"]')" i
 check "resume: status" "$(jget "$work/resumed.json" 'd["status"]')" finished
 check "resume: four sends, each sent once" \
   "$(jget "$work/resumed.json" 'len(d["sends"]), len(set(s["message_id"] for s in d["sends"]))')" "(4, 4)"
-check "resume: the ESP took in each Message-ID exactly once" \
-  "$(esp_ids | sort | uniq -c | awk '{print $1}' | sort -u | tr '\n' ' ')$(esp_ids | sort -u | wc -l)" "1 4"
+token=$(jget "$work/resumed.json" 'd["sends"][0]["envid"].rsplit("-", 1)[0]')
+check "resume: the ESP took in each Message-ID of the run exactly once" \
+  "$(esp_ids | grep -F "mailbisect.$token-" | sort | uniq -c | awk '{print $1}' | sort -u | tr '\n' ' ')$(esp_ids | grep -F "mailbisect.$token-" | sort -u | wc -l)" "1 4"
 
 rc=0
 "$MAILBISECT" resume "$run" --db "$work/store.db" >/dev/null 2>"$work/again.err" || rc=$?

@@ -8,17 +8,8 @@ work=$(mktemp -d)
 lab_start
 . "$MB_LAB_DIR/lab.env"
 
-python3 - "$MB_SOURCE_DIR/experiments/accept-all.json" "$work/spec.json" <<'PY'
-import json, sys
-spec = json.load(open(sys.argv[1]))
-spec.pop("$schema", None)
-spec.update({"name": "unverified-sender",
-             "message": "%s/../examples/newsletter.eml" % sys.argv[1].rsplit("/", 1)[0],
-             "envelope_sender": "bounces+{send}@unverified.example", "pacing_ms": 100,
-             "window_seconds": 10})
-with open(sys.argv[2], "w") as f:
-    json.dump(spec, f)
-PY
+derive_spec accept-all.json "$work/spec.json" '{"name": "unverified-sender",
+  "envelope_sender": "bounces+{send}@unverified.example", "pacing_ms": 100, "window_seconds": 10}'
 # Postfix (smtpd_delay_reject) gives the sender refusal in reply to RCPT TO.
 refusals() { grep -c 'NOQUEUE: reject: RCPT from .*Sender domain unverified.example is not verified' \
   "$MB_LAB_LOG_DIR/esp.log" || true; }

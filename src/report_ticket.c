@@ -267,6 +267,11 @@ static void put_send(FILE *out, const struct mb_send_row *r, const cJSON *spec)
 
 	fprintf(out, "### Send %d: %s through %s — %s\n\n", r->seq, r->variant, r->pool,
 	        mb_state_name(r->state));
+	if (r->bisect && strchr(r->bisect, '|')) {
+		fputs("- Link-domain bisection: without links to ", out);
+		put_cell(out, strchr(r->bisect, '|') + 1);
+		fputc('\n', out);
+	}
 	fputs("- Message-ID: ", out);
 	put_code(out, r->message_id);
 	fputs("\n- Recipient: ", out);

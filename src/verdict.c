@@ -337,7 +337,17 @@ static bool has_repeats(const struct arm arms[])
 	return false;
 }
 
-static void next_steps_for(const struct hypothesis *h, struct mb_buf *steps)
+/* True when an alternate-domain send passed: the domain was measured, not concluded. */
+static bool domain_measured(const struct mb_verdict_obs *obs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (obs[i].variant == MB_VARIANT_ALTERNATE_DOMAIN &&
+		    mb_verdict_classify_obs(&obs[i]) == MB_OBS_PASS)
+			return true;
+	return false;
+}
+
+static void next_steps_for(const struct hypothesis *h, bool measured, struct mb_buf *steps)
 {
 	if (!strcmp(h->fault, "ip"))
 		mb_buf_puts(steps,
@@ -358,6 +368,11 @@ static void next_steps_for(const struct hypothesis *h, struct mb_buf *steps)
 		mb_buf_puts(steps,
 		            "Content is refused; neither links nor template alone explain it. "
 		            "Review both, starting with the link domains.\n");
+	else if (!strcmp(h->fault, "domain") && measured)
+		mb_buf_puts(steps,
+		            "The same message from the alternate sending domain passed while "
+		            "every send from this one was refused: check this domain's SPF, "
+		            "DKIM and DMARC alignment and its reputation with the receiver.\n");
 	else if (!strcmp(h->fault, "domain"))
 		mb_buf_puts(steps, "Every variant from this sending domain was refused: check SPF, "
 		                   "DKIM and DMARC alignment and the domain's reputation; add an "
@@ -410,11 +425,12 @@ static void compare_texts(const struct mb_verdict_obs *obs, size_t n, struct mb_
 	}
 	out->texts = agree ? "mixed" : "disagree";
 	out->confidence *= agree ? 0.9 : 0.75;
-	mb_buf_printf(why, "The refusal texts %s: %d of %d name %s. ",
+	mb_buf_printf(why, "The refusal texts %s: %d of %d name %s (confidence lowered to %.2f). ",
 	              agree ? "are mixed" : "disagree", against, fails,
 	              by[MB_FAULT_IP] && !want_ip           ? "an IP or network block"
 	              : by[MB_FAULT_DOMAIN] && !want_domain ? "the sending domain"
-	                                                    : "the content");
+	                                                    : "the content",
+	              out->confidence);
 	if (want_domain && by[MB_FAULT_IP])
 		mb_buf_puts(steps,
 		            "Every pool was refused while the texts name an IP block: the "
@@ -471,8 +487,10 @@ static int conclude(const struct mb_verdict_obs *obs, size_t n, const struct arm
 	out->detail = hypotheses[best].detail;
 	out->relation = hypotheses[best].relation;
 	out->confidence = class_post[best];
-	mb_buf_printf(why, "Explanation: %s, confidence %.2f. ", hypotheses[best].words,
-	              class_post[best]);
+	mb_buf_printf(why, "Explanation: %s%s. ", hypotheses[best].words,
+	              !strcmp(hypotheses[best].fault, "domain") && domain_measured(obs, n)
+	                  ? ", measured directly: the alternate-domain variant passed"
+	                  : "");
 	if (s[best].mismatches > 0)
 		mb_buf_printf(why, "%d send(s) disagreed with it (a flaky filter?). ",
 		              s[best].mismatches);
@@ -497,7 +515,7 @@ static int conclude(const struct mb_verdict_obs *obs, size_t n, const struct arm
 		out->unconfirmed = true;
 		mb_buf_puts(why, "Unconfirmed: the evidence does not agree well enough. ");
 	}
-	next_steps_for(&hypotheses[best], steps);
+	next_steps_for(&hypotheses[best], domain_measured(obs, n), steps);
 	return 0;
 }
 

@@ -3,6 +3,7 @@
 #include "classify.h"
 
 #include "mailbisect/bounce.h"
+#include "mailbisect/limits.h"
 #include "mailbisect/classify.h"
 #include "mailbisect/classify_report.h"
 #include "mailbisect/err.h"
@@ -169,6 +170,17 @@ static int classify_message(const struct cli_classify *opts, const struct mb_rul
 	} else {
 		t->bounces++;
 		t->records += b->n_records;
+	}
+	/* the reader stops at a fixed number of recipients per bounce: say so, never drop
+	 * records silently */
+	if (b->n_records >= MB_MAX_DSN_RECIPIENTS) {
+		if (msg->in_mbox)
+			fprintf(stderr,
+			        "mailbisect: %s#%zu: only the first %d recipients are read\n",
+			        msg->file, msg->number, MB_MAX_DSN_RECIPIENTS);
+		else
+			fprintf(stderr, "mailbisect: %s: only the first %d recipients are read\n",
+			        msg->file, MB_MAX_DSN_RECIPIENTS);
 	}
 	rc = mb_classify_report_bounce(stdout, opts->json, &origin, b, err);
 	mb_bounce_free(b);

@@ -380,7 +380,12 @@ static int spec_from_bounce(struct cli *cli, struct mb_spec **spec)
 	if (!rc && name.len > 64)
 		name.data[name.len = 64] = '\0';
 	if (!rc && cli->message) {
-		message_path = strdup(cli->message);
+		/* relative to where the command runs, not to the config's folder */
+		message_path =
+		    cli->message[0] == '/' ? strdup(cli->message) : realpath(cli->message, NULL);
+		if (!message_path)
+			rc = mb_err_set(&err, MB_ENOINPUT, "%s: cannot open: %s", cli->message,
+			                strerror(errno));
 	} else if (!rc && fb.message.len) {
 		message_path = returned_message_path(cli, name.data);
 		char *parent = message_path ? strdup(message_path) : NULL;

@@ -232,4 +232,22 @@ run classify --reply "$acme" "$dsn"
 check "--reply with a PATH: 64" "$rc" 64
 run classify --reply
 check "--reply without text: 64" "$rc" 64
+
+# More recipients than the reader takes from one report: said on stderr, never silently.
+python3 - "$work/many.eml" <<'PY'
+import sys
+groups = "".join("Final-Recipient: rfc822; u%d@victim.example\nAction: failed\nStatus: 5.1.1\n"
+                 "Diagnostic-Code: smtp; 550 5.1.1 User unknown\n\n" % i for i in range(600))
+open(sys.argv[1], "w").write(
+    "From: MAILER-DAEMON@mx.example\nTo: bounces@sender.example\n"
+    "Subject: Undelivered Mail Returned to Sender\nMIME-Version: 1.0\n"
+    "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n"
+    "--b\nContent-Type: text/plain\n\nThe mail could not be delivered.\n\n"
+    "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example\n\n"
+    + groups + "--b--\n")
+PY
+run classify "$work/many.eml"
+check "600 recipients: exit code" "$rc" 0
+check_contains "600 recipients: the limit is said" "$(cat "$work/err")" \
+  "many.eml: only the first 500 recipients are read"
 finish

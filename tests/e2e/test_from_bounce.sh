@@ -76,6 +76,13 @@ rc=0
 check "headers only with --message: exit code" "$rc" 0
 check "headers only with --message: that message" "$(jget "$work/hdrs.json" 'd["spec"]["message"]')" \
   "$MB_SOURCE_DIR/examples/newsletter.eml"
+# --message is relative to where the command runs, not to the config's folder.
+rc=0
+(cd "$MB_SOURCE_DIR" && "$MAILBISECT" run --from-bounce "$work/ndrhdrs.eml" --config "$work/esp.json" \
+  --dry-run --json --message examples/newsletter.eml >"$work/rel.json" 2>/dev/null) || rc=$?
+check "relative --message: exit code" "$rc" 0
+check "relative --message: resolved from the working directory" \
+  "$(jget "$work/rel.json" 'd["spec"]["message"]')" "$MB_SOURCE_DIR/examples/newsletter.eml"
 
 # 4. A config that sets what the bounce gives, a file that is not a report, a missing --config.
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["domain"]="other.example"; json.dump(d, open(sys.argv[2],"w"))' \

@@ -73,6 +73,8 @@ run_case altdom block-from-domain alternate-domain.json
 check "alternate-domain: verdict" "$(jget "$work/altdom.json" 'd["verdict"]["fault"]')" domain
 check "alternate-domain: confirmed, no follow-ups" \
   "$(jget "$work/altdom.json" '[d["verdict"]["unconfirmed"], len(d["sends"])]')" '[false, 5]'
+check_contains "alternate-domain: next step says it was measured, not to add the variant" \
+  "$(jget "$work/altdom.json" 'd["verdict"]["next_steps"]')" "The same message from the alternate sending domain passed"
 check "alternate-domain: delivered" \
   "$(jget "$work/altdom.json" '[s["state"] for s in d["sends"] if s["variant"]=="alternate-domain"]')" '["delivered"]'
 

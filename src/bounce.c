@@ -153,19 +153,22 @@ static int bounce_read(const struct mb_rules *rules, const char *data, size_t le
 	struct mb_dsn *dsn = NULL;
 	struct bounce_context ctx = {0};
 	struct mb_bounce *b;
+	GMimeMessage *m;
 	int rc;
 
 	*out = NULL;
-	if ((rc = mb_dsn_parse(data, len, &dsn, err)))
+	if ((rc = dsn_parse_message(data, len, &dsn, &m, err)))
 		return rc;
 	if (!(b = calloc(1, sizeof *b))) {
 		mb_dsn_free(dsn);
+		g_object_unref(m);
 		return mb_err_set(err, MB_ENOMEM, "out of memory");
 	}
 	rc = take_dsn(dsn, b, &ctx);
 	mb_dsn_free(dsn);
 	if (!rc)
-		rc = bounce_read_text(data, len, b, &ctx);
+		rc = bounce_read_text(m, data, len, b, &ctx);
+	g_object_unref(m);
 	if (rc) {
 		mb_bounce_free(b);
 		return mb_err_set(err, rc, "bounce: out of memory");

@@ -6,7 +6,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <gmime/gmime.h>
+
 #include "mailbisect/bounce.h"
+#include "mailbisect/dsn.h"
 
 #define BOUNCE_HOST_MAX  255 /* longest host name kept */
 #define BOUNCE_HOSTS_MAX 8   /* host names kept from the bounce's Received fields */
@@ -24,10 +27,17 @@ struct bounce_context {
 /* A new zeroed record at the end of b's list; NULL when out of memory or at the limit. */
 struct mb_bounce_record *bounce_record_add(struct mb_bounce *b);
 
-/* Reads what the delivery-status report did not say from the message itself: feedback
- * reports, auto-replies, the notification text of non-standard formats, and the text about
- * each recipient of a report whose fields are thin. Returns 0 or MB_ENOMEM. */
-int bounce_read_text(const char *data, size_t len, struct mb_bounce *b, struct bounce_context *ctx);
+/* mb_dsn_parse (dsn.c) that also hands over the message GMime built from data, so that the
+ * text reader does not parse it again: on success *message is the caller's to unref. */
+int dsn_parse_message(const char *data, size_t len, struct mb_dsn **out, GMimeMessage **message,
+                      struct mb_err *err);
+
+/* Reads what the delivery-status report did not say from the message itself (m, parsed from
+ * data; borrowed): feedback reports, auto-replies, the notification text of non-standard
+ * formats, and the text about each recipient of a report whose fields are thin. Returns 0 or
+ * MB_ENOMEM. */
+int bounce_read_text(GMimeMessage *m, const char *data, size_t len, struct mb_bounce *b,
+                     struct bounce_context *ctx);
 
 /* Reads an Amazon SES event notification (JSON, maybe inside an SNS envelope) into b when the
  * text is one; leaves b alone otherwise. Returns 0 or MB_ENOMEM. */

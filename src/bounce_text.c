@@ -204,15 +204,6 @@ static void header_address(const char *v, char *out, size_t size)
 
 /* ---- MIME ------------------------------------------------------------------------------------ */
 
-static void gmime_init_once(void)
-{
-	static gsize done;
-	if (g_once_init_enter(&done)) {
-		g_mime_init();
-		g_once_init_leave(&done, 1);
-	}
-}
-
 struct parts {
 	GMimeObject *plain, *html;   /* the notification (outside returned messages) */
 	GMimePart *feedback;         /* message/feedback-report */
@@ -258,6 +249,57 @@ static void parts_walk(struct parts *p, GMimeObject *obj, int depth)
 	}
 }
 
+/* Charsets in which the ASCII bytes stand for themselves: converting ASCII text from them to
+ * UTF-8 leaves it as it is (unlike UTF-7 or ISO-2022-JP, whose escapes are ASCII bytes). */
+static bool charset_keeps_ascii(const char *charset)
+{
+	static const char *const exact[] = {"us-ascii", "ascii", "utf-8", "utf8"};
+	static const char *const families[] = {"iso-8859-", "windows-125"};
+	if (!charset)
+		return true;
+	for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+		if (g_ascii_strcasecmp(charset, exact[i]) == 0)
+			return true;
+	for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
+		if (g_ascii_strncasecmp(charset, families[i], strlen(families[i])) == 0)
+			return true;
+	return false;
+}
+
+/* The text of a part whose decoded bytes are all ASCII in a charset that keeps them, as GMime's
+ * conversion would give it but without opening a converter for it (most notices are such).
+ * Returns 1 when out has it, 0 when the part needs the conversion, or MB_ENOMEM. */
+static int part_text_ascii(GMimeObject *obj, struct mb_buf *out)
+{
+	GMimeContentType *ct = g_mime_object_get_content_type(obj);
+	GMimeDataWrapper *content = g_mime_part_get_content(GMIME_PART(obj));
+	GMimeStream *mem;
+	GByteArray *bytes;
+	int rc = 0;
+
+	if (!ct || !charset_keeps_ascii(g_mime_content_type_get_parameter(ct, "charset")))
+		return 0;
+	if (!content)
+		return 1; /* no text at all */
+	if (!(mem = g_mime_stream_mem_new()))
+		return MB_ENOMEM;
+	if (g_mime_data_wrapper_write_to_stream(content, mem) >= 0 &&
+	    (bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem)))) {
+		size_t n = bytes->len, keep = n > NOTICE_MAX_BYTES ? NOTICE_MAX_BYTES : n;
+		const guint8 *nul;
+		bool ascii = true;
+		for (size_t i = 0; i < n && ascii; i++)
+			ascii = bytes->data[i] < 0x80;
+		if (ascii && keep && (nul = memchr(bytes->data, '\0', keep)))
+			keep = (size_t)(nul -
+			                bytes->data); /* the C string GMime hands out ends there */
+		if (ascii)
+			rc = keep && mb_buf_append(out, bytes->data, keep) ? MB_ENOMEM : 1;
+	}
+	g_object_unref(mem);
+	return rc;
+}
+
 /* Decoded text of a part (charset converted to UTF-8 where GMime knows it). */
 static int part_text(GMimeObject *obj, struct mb_buf *out)
 {
@@ -266,6 +308,8 @@ static int part_text(GMimeObject *obj, struct mb_buf *out)
 
 	if (!obj || !GMIME_IS_TEXT_PART(obj))
 		return 0;
+	if ((rc = part_text_ascii(obj, out)))
+		return rc < 0 ? rc : 0;
 	text = g_mime_text_part_get_text(GMIME_TEXT_PART(obj));
 	if (text)
 		rc = mb_buf_append(out, text, strnlen(text, NOTICE_MAX_BYTES));
@@ -492,7 +536,29 @@ struct reader {
 	size_t n_cand;
 	char *subject;
 	char from[ADDRESS_MAX + 1];
+	char *lower; /* the notice text in ASCII lower case (NULs were made spaces), or NULL */
 };
+
+/* The notice text in lower case once, so that the many markers looked for in it are plain
+ * substring searches; without memory the searches fold case themselves. */
+static void notice_lower(struct reader *r)
+{
+	const char *s = r->nt.text.data;
+	size_t n = r->nt.text.len;
+	if (!s || !(r->lower = malloc(n + 1)))
+		return;
+	for (size_t i = 0; i < n; i++)
+		r->lower[i] = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] - 'A' + 'a') : s[i];
+	r->lower[n] = '\0';
+}
+
+/* The notice text holds needle (lower case), ignoring case. */
+static bool notice_has(const struct reader *r, const char *needle)
+{
+	if (r->lower)
+		return strstr(r->lower, needle) != NULL;
+	return r->nt.text.data && mb_str_icontains(r->nt.text.data, r->nt.text.len, needle);
+}
 
 static bool excluded(const struct reader *r, const char *a, size_t n)
 {
@@ -802,26 +868,31 @@ static int code_in_text(const char *text)
 	return 0;
 }
 
+/* The text lower case, whitespace and '_' runs made one space, is searched for the
+ * phrases. */
 static enum mb_stage stage_in_text(const char *text)
 {
-	struct mb_buf norm = MB_BUF_INIT;
 	enum mb_stage stage = MB_STAGE_UNKNOWN;
+	size_t n = 0;
 	bool space = false;
+	char *norm = malloc(strlen(text) + 1);
 
+	if (!norm)
+		return MB_STAGE_UNKNOWN;
 	for (const char *p = text; *p; p++) {
 		char c = *p == '_' || isspace((unsigned char)*p) ? ' ' : *p;
 		if (c == ' ' && space)
 			continue;
 		space = c == ' ';
-		if (mb_buf_putc(&norm, (char)tolower((unsigned char)c)))
-			break;
+		norm[n++] = (char)tolower((unsigned char)c);
 	}
-	for (size_t i = 0; norm.data && i < sizeof stage_phrases / sizeof stage_phrases[0]; i++)
-		if (strstr(norm.data, stage_phrases[i].phrase)) {
+	norm[n] = '\0';
+	for (size_t i = 0; n && i < sizeof stage_phrases / sizeof stage_phrases[0]; i++)
+		if (strstr(norm, stage_phrases[i].phrase)) {
 			stage = stage_phrases[i].stage;
 			break;
 		}
-	mb_buf_free(&norm);
+	free(norm);
 	return stage;
 }
 
@@ -830,6 +901,7 @@ static int record_fill(struct mb_bounce_record *rec, const struct notice *nt, si
                        size_t last)
 {
 	struct mb_buf block = MB_BUF_INIT;
+	bool from_block = false; /* the diagnostic is the block, whose stage was looked for */
 	int rc;
 
 	if (last > first + BLOCK_MAX_LINES)
@@ -838,13 +910,15 @@ static int record_fill(struct mb_bounce_record *rec, const struct notice *nt, si
 		goto out;
 	if (rec->stage == MB_STAGE_UNKNOWN && block.data)
 		rec->stage = stage_in_text(block.data);
-	if (!rec->diagnostic && block.len)
+	if (!rec->diagnostic && block.len) {
 		rec->diagnostic = mb_buf_steal(&block);
+		from_block = true;
+	}
 	if (!rec->diagnostic)
 		goto out;
 	if (!rec->reply_code)
 		rec->reply_code = code_in_text(rec->diagnostic);
-	if (rec->stage == MB_STAGE_UNKNOWN)
+	if (rec->stage == MB_STAGE_UNKNOWN && !from_block)
 		rec->stage = stage_in_text(rec->diagnostic);
 out:
 	mb_buf_free(&block);
@@ -1000,7 +1074,7 @@ static bool looks_like_bounce(GMimeMessage *m, const struct reader *r)
 	if (header(m, "X-Failed-Recipients"))
 		return true;
 	for (size_t i = 0; r->nt.text.data && i < sizeof texts / sizeof texts[0]; i++)
-		if (mb_str_icontains(r->nt.text.data, r->nt.text.len, texts[i]))
+		if (notice_has(r, texts[i]))
 			return true;
 	for (size_t i = 0; from && i < sizeof senders / sizeof senders[0]; i++)
 		if (mb_str_icontains(from, strlen(from), senders[i]))
@@ -1034,8 +1108,7 @@ static void provider_find(GMimeMessage *m, const struct reader *r, struct mb_bou
 			      (!*marker || mb_str_icontains(header(m, where + 7),
 			                                    strlen(header(m, where + 7)), marker));
 		else
-			hit = r->nt.text.data &&
-			      mb_str_icontains(r->nt.text.data, r->nt.text.len, marker);
+			hit = notice_has(r, marker);
 		if (hit) {
 			b->provider = provider_markers[i].provider;
 			return;
@@ -1223,10 +1296,10 @@ static void received_hosts(GMimeMessage *m, struct bounce_context *ctx)
 
 	for (int i = 0; i < n && ctx->n_received < BOUNCE_HOSTS_MAX; i++) {
 		GMimeHeader *h = g_mime_header_list_get_header_at(list, i);
-		const char *name = h ? g_mime_header_get_name(h) : NULL;
-		const char *v = h ? g_mime_header_get_value(h) : NULL;
+		const char *name = h ? g_mime_header_get_name(h) : NULL, *v;
 		static const char *const words[] = {"from ", "by "};
-		if (!name || !v || !mb_str_ieq(name, "Received"))
+		/* only the Received values are decoded: GMime unfolds a value when it is asked */
+		if (!name || !mb_str_ieq(name, "Received") || !(v = g_mime_header_get_value(h)))
 			continue;
 		for (size_t k = 0; k < 2 && ctx->n_received < BOUNCE_HOSTS_MAX; k++) {
 			const char *w =
@@ -1241,32 +1314,23 @@ static void received_hosts(GMimeMessage *m, struct bounce_context *ctx)
 	}
 }
 
-int bounce_read_text(const char *data, size_t len, struct mb_bounce *b, struct bounce_context *ctx)
+int bounce_read_text(GMimeMessage *m, const char *data, size_t len, struct mb_bounce *b,
+                     struct bounce_context *ctx)
 {
 	struct reader *r;
 	struct parts p = {0};
-	GMimeStream *stream;
-	GMimeParser *parser;
-	GMimeMessage *m;
 	int rc = 0;
 
-	gmime_init_once();
-	stream = g_mime_stream_mem_new_with_buffer(data, len);
-	parser = g_mime_parser_new_with_stream(stream);
-	m = g_mime_parser_construct_message(parser, NULL);
-	g_object_unref(parser);
-	g_object_unref(stream);
 	if (!m)
 		return 0;
-	if (!(r = calloc(1, sizeof *r))) {
-		g_object_unref(m);
+	if (!(r = calloc(1, sizeof *r)))
 		return MB_ENOMEM;
-	}
 	r->subject = (char *)header(m, "Subject");
 	received_hosts(m, ctx);
 	parts_walk(&p, g_mime_message_get_mime_part(m), 0);
 	if ((rc = notice_load(&p, m, data, len, &r->nt)))
 		goto out;
+	notice_lower(r);
 	{
 		char a[ADDRESS_MAX + 1];
 		header_address(header(m, "From"), a, sizeof a);
@@ -1314,7 +1378,7 @@ int bounce_read_text(const char *data, size_t len, struct mb_bounce *b, struct b
 	}
 out:
 	notice_free(&r->nt);
+	free(r->lower);
 	free(r);
-	g_object_unref(m);
 	return rc;
 }

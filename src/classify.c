@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,11 +23,39 @@
 #define N_PROVIDER_CODES (sizeof classify_provider_codes / sizeof classify_provider_codes[0])
 #define ENHANCED_MAX     16
 
-/* The reply as the rules see it (see struct classify_rule). */
+/* The reply as the rules see it (see struct classify_rule): at most REPLY_TEXT_CAP bytes
+ * and a NUL, in a buffer sized to the reply (reply_text_size). */
+#define REPLY_TEXT_CAP   (MB_MAX_DIAGNOSTIC_BYTES + 1)
+#define REPLY_TEXT_SMALL 1024 /* replies up to this size are built on the stack */
+#define PAIR_BITS        4096u
 struct reply_text {
-	char text[MB_MAX_DIAGNOSTIC_BYTES + 2];
+	char *text;
 	size_t len;
+	/* the pairs of adjacent bytes the text holds, hashed: a fragment with a pair that is
+	 * not here is not in the text, and most fragments of the rule table are ruled out so */
+	uint64_t pairs[PAIR_BITS / 64];
 };
+
+static unsigned pair_hash(unsigned char a, unsigned char b)
+{
+	return ((unsigned)a << 5 ^ b) & (PAIR_BITS - 1);
+}
+
+static void pairs_build(struct reply_text *rt)
+{
+	memset(rt->pairs, 0, sizeof rt->pairs);
+	for (size_t i = 0; i + 1 < rt->len; i++) {
+		unsigned h = pair_hash((unsigned char)rt->text[i], (unsigned char)rt->text[i + 1]);
+		rt->pairs[h / 64] |= (uint64_t)1 << (h % 64);
+	}
+}
+
+/* False when the text holds no "ab" (true may be a hash collision). */
+static bool pair_held(const struct reply_text *rt, unsigned char a, unsigned char b)
+{
+	unsigned h = pair_hash(a, b);
+	return (rt->pairs[h / 64] & (uint64_t)1 << (h % 64)) != 0;
+}
 
 /* Length of an enhanced status code ("5.7.1", "4.7.650") at s, or 0. The class must be 2, 4
  * or 5 and the subject 0-7 (RFC 3463), so an IP address like 5.9.12.1 is not one. */
@@ -114,9 +143,17 @@ static size_t prefix_at(const char *s, bool line_start)
 
 /* Lower case, whitespace and '_' runs to one space, reply prefixes dropped, a space at both
  * ends so that word boundaries hold at the edges. */
+/* Bytes reply_text_build needs for text: a space before and after it, and the NUL. */
+static size_t reply_text_size(const char *text)
+{
+	return strnlen(text, REPLY_TEXT_CAP) + 3 < REPLY_TEXT_CAP + 1
+	           ? strnlen(text, REPLY_TEXT_CAP) + 3
+	           : REPLY_TEXT_CAP + 1;
+}
+
 static void reply_text_build(struct reply_text *rt, const char *text)
 {
-	size_t cap = sizeof rt->text - 1, n = 0;
+	size_t cap = REPLY_TEXT_CAP, n = 0;
 	bool space = true, line_start = true;
 
 	rt->text[n++] = ' ';
@@ -143,25 +180,50 @@ static void reply_text_build(struct reply_text *rt, const char *text)
 		rt->text[n++] = ' ';
 	rt->text[n] = '\0';
 	rt->len = n;
+	pairs_build(rt);
+}
+
+/* Longest fragment searched, without its boundary spaces, plus one. */
+#define FRAGMENT_CORE_MAX 64
+
+/* First occurrence of pat[0..m) in s[0..n), or NULL (m > 0). */
+static const char *span_find(const char *s, size_t n, const char *pat, size_t m)
+{
+	while (n >= m) {
+		const char *p = memchr(s, pat[0], n - m + 1);
+		if (!p)
+			return NULL;
+		if (memcmp(p, pat, m) == 0)
+			return p;
+		n -= (size_t)(p - s) + 1;
+		s = p + 1;
+	}
+	return NULL;
 }
 
 /* Fragment search with the word-boundary convention of classify_rules.h. */
 static bool fragment_in(const struct reply_text *rt, const char *fragment)
 {
-	char core[64];
-	size_t len = strlen(fragment);
-	bool want_before = false, want_after = false;
-	const char *p = rt->text;
+	bool want_before = fragment[0] == ' ', want_after = false;
+	const char *p = rt->text, *end = rt->text + rt->len;
+	size_t len = 0;
 
-	if (len && fragment[0] == ' ')
-		want_before = true, fragment++, len--;
+	if (want_before)
+		fragment++;
+	/* measured while its pairs are looked up: most fragments of the table are not in the
+	 * text and are settled here (a final space asks for a boundary, it is no pair) */
+	for (; fragment[len]; len++) {
+		unsigned char a = (unsigned char)fragment[len],
+		              b = (unsigned char)fragment[len + 1];
+		if (b && !(b == ' ' && !fragment[len + 2]) && !pair_held(rt, a, b))
+			return false;
+	}
 	if (len && fragment[len - 1] == ' ')
 		want_after = true, len--;
-	if (len == 0 || len >= sizeof core)
+	if (len == 0 || len >= FRAGMENT_CORE_MAX)
 		return len == 0;
-	memcpy(core, fragment, len);
-	core[len] = '\0';
-	while ((p = strstr(p, core))) {
+	/* the reply text holds no NUL: a search over its length finds what strstr would */
+	while ((p = span_find(p, (size_t)(end - p), fragment, len))) {
 		if ((!want_before || p == rt->text || !isalnum((unsigned char)p[-1])) &&
 		    (!want_after || !isalnum((unsigned char)p[len])))
 			return true;
@@ -625,9 +687,13 @@ static long provider_code_find(const char *text)
 			continue;
 		for (size_t i = 0; i < N_PROVIDER_CODES; i++) {
 			const char *label = classify_provider_codes[i].label;
-			size_t n = strlen(label), len;
+			size_t n, len;
 			char token[PROVIDER_CODE_MAX];
 			int number;
+			/* labels are lower case: most positions fail on the first letter */
+			if (tolower((unsigned char)*p) != label[0])
+				continue;
+			n = strlen(label);
 			if (strncasecmp(p, label, n) != 0)
 				continue;
 			if (!(len = provider_code_token(p + n, token, sizeof token)))
@@ -650,8 +716,9 @@ void mb_classify_reply_provider(const struct mb_rules *rules, const char *provid
                                 enum mb_stage stage, int code, const char *enhanced,
                                 const char *text, struct mb_classification *out)
 {
-	struct reply_text *rt;
-	char status[ENHANCED_MAX];
+	struct reply_text reply, *rt = &reply;
+	char status[ENHANCED_MAX], small[REPLY_TEXT_SMALL];
+	size_t size;
 	size_t n_loaded = rules ? rules->n_loaded : 0;
 	long hit, code_hit;
 	int klass;
@@ -682,7 +749,8 @@ void mb_classify_reply_provider(const struct mb_rules *rules, const char *provid
 		return;
 	}
 
-	if (!(rt = malloc(sizeof *rt)))
+	size = reply_text_size(text);
+	if (!(rt->text = size <= sizeof small ? small : malloc(size)))
 		return;
 	reply_text_build(rt, text);
 	hit = first_match(rules ? rules->loaded : NULL, n_loaded, provider, stage,
@@ -699,7 +767,8 @@ void mb_classify_reply_provider(const struct mb_rules *rules, const char *provid
 	                              code ? code : klass * 100, status, rt)) >= 0) {
 		apply_rule(&classify_rules[hit], (int)(n_loaded + (size_t)hit), stage, klass, out);
 	}
-	free(rt);
+	if (rt->text != small)
+		free(rt->text);
 	if (hit >= 0)
 		return;
 	for (size_t i = 0; status[0] && i < N_STATUS_RULES; i++) {

@@ -12,6 +12,7 @@
 #include "mailbisect/buf.h"
 #include "mailbisect/limits.h"
 #include "mailbisect/str.h"
+#include "bounce_internal.h"
 
 /* Bytes of the human-readable notification searched for stage phrases, and how many of its
  * paragraphs are kept: enough for MB_MAX_DSN_RECIPIENTS recipients with some prose around. */
@@ -557,8 +558,40 @@ static const struct {
 };
 /* clang-format on */
 
+/* Every phrase above contains one of these: a paragraph without any (most of them) is
+ * passed over in one scan instead of one per phrase. */
+static const char *const stage_anchors[] = {"(in reply to ", "refused to talk", "after ", ">>> "};
+
+/* An anchor starts at s (ASCII case folded, as mb_str_icontains does). */
+static bool stage_anchor_at(const char *s, size_t room)
+{
+	for (size_t k = 0; k < sizeof stage_anchors / sizeof stage_anchors[0]; k++) {
+		const char *a = stage_anchors[k];
+		size_t i = 0;
+		while (a[i] && i < room &&
+		       (s[i] == a[i] || (s[i] >= 'A' && s[i] <= 'Z' && s[i] - 'A' + 'a' == a[i])))
+			i++;
+		if (!a[i])
+			return true;
+	}
+	return false;
+}
+
+static bool stage_anchor_in(const char *text, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+		if ((c == '(' || c == '>' || c == 'a' || c == 'A' || c == 'r' || c == 'R') &&
+		    stage_anchor_at(text + i, len - i))
+			return true;
+	}
+	return false;
+}
+
 static enum mb_stage stage_in(const char *text, size_t len)
 {
+	if (!stage_anchor_in(text, len))
+		return MB_STAGE_UNKNOWN;
 	for (size_t i = 0; i < sizeof stage_phrases / sizeof stage_phrases[0]; i++)
 		if (mb_str_icontains(text, len, stage_phrases[i].phrase))
 			return stage_phrases[i].stage;
@@ -925,7 +958,8 @@ static int read_headers(GMimeMessage *m, struct mb_dsn *dsn)
 	return rc;
 }
 
-int mb_dsn_parse(const char *data, size_t len, struct mb_dsn **out, struct mb_err *err)
+int dsn_parse_message(const char *data, size_t len, struct mb_dsn **out, GMimeMessage **message,
+                      struct mb_err *err)
 {
 	struct walk w = {0};
 	struct mb_dsn *dsn;
@@ -935,6 +969,7 @@ int mb_dsn_parse(const char *data, size_t len, struct mb_dsn **out, struct mb_er
 	int rc;
 
 	*out = NULL;
+	*message = NULL;
 	if (!data || len == 0)
 		return mb_err_set(err, MB_EDATA, "bounce: empty message");
 	if (len > MB_MAX_MESSAGE_BYTES)
@@ -967,13 +1002,23 @@ int mb_dsn_parse(const char *data, size_t len, struct mb_dsn **out, struct mb_er
 		w.returned_id = NULL;
 	}
 	free(w.returned_id);
-	g_object_unref(m);
 	if (rc) {
+		g_object_unref(m);
 		mb_dsn_free(dsn);
 		return mb_err_set(err, rc, "bounce: out of memory");
 	}
 	*out = dsn;
+	*message = m;
 	return 0;
+}
+
+int mb_dsn_parse(const char *data, size_t len, struct mb_dsn **out, struct mb_err *err)
+{
+	GMimeMessage *m;
+	int rc = dsn_parse_message(data, len, out, &m, err);
+	if (!rc)
+		g_object_unref(m);
+	return rc;
 }
 
 /* ---- Matching a report to a send ----------------------------------------------------------- */

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config clang libclang-rt-14-dev
   libgmime-3.0-dev libgumbo-dev libesmtp-dev libcurl4-openssl-dev libcjson-dev libsqlite3-dev
-  libssl-dev libcmocka-dev
+  libssl-dev libcmocka-dev clang-format
   postfix dovecot-imapd python3 python3-milter sqlite3 swaks libnet-ssleay-perl curl)
 
 missing=()

@@ -114,8 +114,9 @@ int mb_file_write_atomic(const char *path, const void *data, size_t len, struct 
 	/* The rename below replaces whatever PATH is: a device (/dev/full), a FIFO or a symlink
 	 * would be swapped for a regular file. Only a regular file (or nothing) is replaced. */
 	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
-		return mb_err_set(err, MB_EIO, "%s: not a regular file; give the path of a file to "
-		                               "write (an existing one is replaced)",
+		return mb_err_set(err, MB_EIO,
+		                  "%s: not a regular file; give the path of a file to "
+		                  "write (an existing one is replaced)",
 		                  path);
 	if (mb_buf_printf(&tmp, "%s.tmp.%ld", path, (long)getpid()))
 		return mb_err_set(err, MB_ENOMEM, "out of memory");

@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -451,16 +452,16 @@ int main(int argc, char **argv)
 
 	if (parse_options(argc, argv, &o)) {
 		usage(stderr);
-		return 64;
+		return EX_USAGE;
 	}
 	if (corpus_load(&c, o.dir)) {
 		corpus_free(&c);
-		return 66;
+		return EX_NOINPUT;
 	}
 	if (mb_rules_builtin(&rules, &err)) {
 		fprintf(stderr, "bench_bounce: %s\n", err.message);
 		corpus_free(&c);
-		return 70;
+		return EX_SOFTWARE;
 	}
 	g_mime_init();
 	size_t passes = 4 * (((size_t)o.messages + c.n - 1) / c.n);

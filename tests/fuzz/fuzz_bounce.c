@@ -36,16 +36,11 @@ static bool is_enhanced_status(const char *s)
 	return s[i] == '\0';
 }
 
-/* The reader still passes a malformed DSN Status field through as it is (regression:
- * tests/fuzz/regressions/bounce/dsn-status-not-enhanced.eml). run.sh skips that check
- * (MB_FUZZ_SKIP_KNOWN=1) so a run finds other bugs instead. Remove with the fix. */
-static bool skip_known_bugs;
-
 static void check_record(const struct mb_bounce_record *r)
 {
 	if (!r->cls.reason)
 		fail("no reason", NULL);
-	if (r->status && !skip_known_bugs && !is_enhanced_status(r->status))
+	if (r->status && !is_enhanced_status(r->status))
 		fail("status is not an enhanced status code", r->status);
 	if (r->reply_code != 0 && (r->reply_code < 200 || r->reply_code > 599))
 		fail("reply code out of range", NULL);
@@ -58,17 +53,6 @@ static void check_record(const struct mb_bounce_record *r)
 		if (fields[i])
 			(void)strlen(fields[i]);
 }
-
-#ifndef MB_FUZZ_NO_MAIN
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	const char *skip = getenv("MB_FUZZ_SKIP_KNOWN");
-	(void)argc;
-	(void)argv;
-	skip_known_bugs = skip && strcmp(skip, "1") == 0;
-	return 0;
-}
-#endif
 
 int mb_fuzz_bounce(const uint8_t *data, size_t size)
 {

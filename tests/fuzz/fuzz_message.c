@@ -103,40 +103,6 @@ static void build_variant(const struct mb_message *msg, enum mb_variant v)
 	mb_buf_free(&out);
 }
 
-/* Inputs of the variant-builder bug still open (its regression is
- * tests/fuzz/regressions/message/part-field-with-nul.eml): a header field with a NUL byte is
- * written back without its line end, and the blank line after the part's header goes.
- * run.sh skips them (MB_FUZZ_SKIP_KNOWN=1) so a run explores further instead of finding it
- * again. Remove with the fix. */
-static bool skip_known_bugs;
-
-static bool has_known_bug(const char *data, size_t size)
-{
-	for (size_t pos = 0; pos < size; pos++) {
-		if (pos > 0 && data[pos - 1] != '\n')
-			continue;
-		size_t n = pos;
-		while (n < size && data[n] != ':' && (unsigned char)data[n] > ' ')
-			n++;
-		if (n < size && data[n] == ':')
-			for (; n < size && data[n] != '\n'; n++)
-				if (data[n] == '\0')
-					return true;
-	}
-	return false;
-}
-
-#ifndef MB_FUZZ_NO_MAIN
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	const char *skip = getenv("MB_FUZZ_SKIP_KNOWN");
-	(void)argc;
-	(void)argv;
-	skip_known_bugs = skip && strcmp(skip, "1") == 0;
-	return 0;
-}
-#endif
-
 int mb_fuzz_message(const uint8_t *data, size_t size)
 {
 	struct mb_err err = MB_ERR_INIT;
@@ -144,8 +110,6 @@ int mb_fuzz_message(const uint8_t *data, size_t size)
 	size_t len = 0;
 	const char *headers[3];
 
-	if (skip_known_bugs && has_known_bug((const char *)data, size))
-		return 0;
 	if (mb_message_parse(&msg, (const char *)data, size, "fuzz.eml", &err))
 		return 0;
 	headers[0] = mb_message_subject(msg);

@@ -10,8 +10,6 @@
 #   MB_FUZZ_BUILD  build folder (default build-fuzz in the source tree)
 #   MB_SHARED_DIR  shared data with corpus/bounces (default ../shared beside the source tree)
 #   MB_FUZZ_JOBS   parallel build jobs (default 1)
-#   MB_FUZZ_SKIP_KNOWN  1 (default): inputs of bugs still open (see fuzz_message.c) are
-#                  skipped so the run explores further; 0 finds them again
 # Each target runs in libFuzzer's fork mode (one job at a time), so a crash is saved and the
 # run goes on. Exit status 1 when a target found a crash, a leak or a timeout (crashes/).
 # A crash input is minimised with:
@@ -83,7 +81,6 @@ export LSAN_OPTIONS="suppressions=$here/tests/lsan.supp:print_suppressions=0"
 export ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export G_SLICE=always-malloc # GLib's slice allocator would hide its blocks from ASan
-export MB_FUZZ_SKIP_KNOWN=${MB_FUZZ_SKIP_KNOWN:-1}
 
 status=0
 for t in "${targets[@]}"; do

@@ -1288,18 +1288,58 @@ static int records_fill(struct reader *r, struct mb_bounce *b)
 	return rc;
 }
 
+#define RECEIVED_PLAIN_MAX 2048 /* longest Received value read without GMime's decoding */
+
+/* A Received value as GMime's decoded value reads, unfolded into buf from the raw value: the
+ * same text when the raw value is plain printable ASCII without an encoded word ("=?"), as
+ * nearly all are, and then GMime's decoding (which allocates) is not needed. NULL otherwise. */
+static const char *received_plain(GMimeHeader *h, char *buf, size_t size)
+{
+	const char *raw = g_mime_header_get_raw_value(h), *start, *end;
+	size_t n = 0;
+
+	if (!raw)
+		return NULL;
+	/* GMime's unfolding: linear white space trimmed at both ends, CR and LF dropped */
+	start = raw;
+	while (*start == ' ' || *start == '\t' || *start == '\r' || *start == '\n')
+		start++;
+	end = start;
+	for (const char *p = start; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c >= 0x7f || (c < ' ' && c != '\t' && c != '\r' && c != '\n') ||
+		    (c == '=' && p[1] == '?'))
+			return NULL;
+		if (c != ' ' && c != '\t' && c != '\r' && c != '\n')
+			end = p + 1;
+	}
+	for (const char *p = start; p < end; p++) {
+		if (*p == '\r' || *p == '\n')
+			continue;
+		if (n + 1 >= size)
+			return NULL;
+		buf[n++] = *p;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
 /* The hosts of the bounce's own Received fields ("from HOST", "by HOST"), top first. */
 static void received_hosts(GMimeMessage *m, struct bounce_context *ctx)
 {
 	GMimeHeaderList *list = g_mime_object_get_header_list(GMIME_OBJECT(m));
 	int n = list ? g_mime_header_list_get_count(list) : 0;
+	char plain[RECEIVED_PLAIN_MAX];
 
 	for (int i = 0; i < n && ctx->n_received < BOUNCE_HOSTS_MAX; i++) {
 		GMimeHeader *h = g_mime_header_list_get_header_at(list, i);
 		const char *name = h ? g_mime_header_get_name(h) : NULL, *v;
 		static const char *const words[] = {"from ", "by "};
-		/* only the Received values are decoded: GMime unfolds a value when it is asked */
-		if (!name || !mb_str_ieq(name, "Received") || !(v = g_mime_header_get_value(h)))
+		/* only the Received values are read; most need no decoding by GMime */
+		if (!name || !mb_str_ieq(name, "Received"))
+			continue;
+		if (!(v = received_plain(h, plain, sizeof plain)) &&
+		    !(v = g_mime_header_get_value(h)))
 			continue;
 		for (size_t k = 0; k < 2 && ctx->n_received < BOUNCE_HOSTS_MAX; k++) {
 			const char *w =

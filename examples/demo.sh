@@ -19,8 +19,14 @@ export MB_LAB_DIR=/tmp/mailbisect-lab   # the demo spec reads the IMAP password 
 trap 'bash "$here/tests/lab/stop.sh" >/dev/null 2>&1 || true' EXIT
 bash "$here/tests/lab/start.sh" "$here/tests/lab/scenarios/block-pool-a.conf"
 
+# The store is kept in the build folder (the lab's folder goes when the lab stops), so the
+# run can be looked at again afterwards.
+db="$build/demo.db"
 echo "== mailbisect run experiments/demo-s3150.json"
 status=0
-"$build/mailbisect" run "$here/experiments/demo-s3150.json" --db "$MB_LAB_DIR/demo.db" || status=$?
+"$build/mailbisect" run "$here/experiments/demo-s3150.json" --db "$db" || status=$?
 echo "== exit status $status"
+echo "== the binary is $build/mailbisect and this run is kept in $db; for example:"
+echo "   $build/mailbisect history --db $db"
+echo "   $build/mailbisect ticket RUN --db $db     (RUN: the run number above)"
 exit $status

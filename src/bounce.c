@@ -127,10 +127,14 @@ static int bounce_read(const struct mb_rules *rules, const char *data, size_t le
  * when there is no lone CR (or no memory: the caller then reads the bytes as they are). */
 static char *lone_cr_to_lf(const char *data, size_t len)
 {
+	const char *p = data, *end = data + len;
 	char *copy;
 	bool lone = false;
-	for (size_t i = 0; i < len && !lone; i++)
-		lone = data[i] == '\r' && (i + 1 == len || data[i + 1] != '\n');
+	/* most messages hold no CR, or only CRLF: memchr passes over them quickly */
+	while (!lone && p < end && (p = memchr(p, '\r', (size_t)(end - p)))) {
+		lone = p + 1 == end || p[1] != '\n';
+		p++;
+	}
 	if (!lone || !(copy = malloc(len ? len : 1)))
 		return NULL;
 	for (size_t i = 0; i < len; i++)
@@ -154,14 +158,16 @@ static int bounce_read(const struct mb_rules *rules, const char *data, size_t le
 	struct bounce_context ctx = {0};
 	struct mb_bounce *b;
 	GMimeMessage *m;
+	GByteArray *bytes;
 	int rc;
 
 	*out = NULL;
-	if ((rc = dsn_parse_message(data, len, &dsn, &m, err)))
+	if ((rc = dsn_parse_message(data, len, &dsn, &m, &bytes, err)))
 		return rc;
 	if (!(b = calloc(1, sizeof *b))) {
 		mb_dsn_free(dsn);
 		g_object_unref(m);
+		dsn_bytes_release(bytes);
 		return mb_err_set(err, MB_ENOMEM, "out of memory");
 	}
 	rc = take_dsn(dsn, b, &ctx);
@@ -169,6 +175,7 @@ static int bounce_read(const struct mb_rules *rules, const char *data, size_t le
 	if (!rc)
 		rc = bounce_read_text(m, data, len, b, &ctx);
 	g_object_unref(m);
+	dsn_bytes_release(bytes);
 	if (rc) {
 		mb_bounce_free(b);
 		return mb_err_set(err, rc, "bounce: out of memory");

@@ -290,6 +290,22 @@ static bool host_char(int c)
 	return isalnum(c) || c == '.' || c == '-';
 }
 
+/* Whether bounce_host_copy would keep a '.' of the name at p (a dot before a later byte
+ * that is not one), found without copying: most words of a reply are no host name. */
+static bool host_copy_has_dot(const char *p)
+{
+	bool dot = false;
+	for (size_t n = 0; n < BOUNCE_HOST_MAX && (isalnum((unsigned char)p[n]) || p[n] == '.' ||
+	                                           p[n] == '-' || p[n] == '_');
+	     n++) {
+		if (p[n] == '.')
+			dot = true;
+		else if (dot)
+			return true;
+	}
+	return false;
+}
+
 /* The class of the first host named in the reply ("host mx.example.org[192.0.2.1] said",
  * "talking to mx.example.org."): host names, not the domains of addresses. */
 static const char *host_class_in_text(const char *text)
@@ -301,9 +317,11 @@ static const char *host_class_in_text(const char *text)
 			continue;
 		if (p > text && (p[-1] == '@' || p[-1] == '='))
 			continue;
-		bounce_host_copy(p, host, sizeof host);
-		if (strchr(host, '.') && (name = host_class(host)))
-			return name;
+		if (host_copy_has_dot(p)) {
+			bounce_host_copy(p, host, sizeof host);
+			if (strchr(host, '.') && (name = host_class(host)))
+				return name;
+		}
 		while (p[1] && host_char((unsigned char)p[1]))
 			p++;
 	}

@@ -28,9 +28,12 @@ struct bounce_context {
 struct mb_bounce_record *bounce_record_add(struct mb_bounce *b);
 
 /* mb_dsn_parse (dsn.c) that also hands over the message GMime built from data, so that the
- * text reader does not parse it again: on success *message is the caller's to unref. */
+ * text reader does not parse it again: on success *message is the caller's to unref, and
+ * *bytes (the array through which GMime reads data in place, borrowing it) the caller's to
+ * release with dsn_bytes_release after that, while data is still there. */
 int dsn_parse_message(const char *data, size_t len, struct mb_dsn **out, GMimeMessage **message,
-                      struct mb_err *err);
+                      GByteArray **bytes, struct mb_err *err);
+void dsn_bytes_release(GByteArray *bytes);
 
 /* Reads what the delivery-status report did not say from the message itself (m, parsed from
  * data; borrowed): feedback reports, auto-replies, the notification text of non-standard

@@ -2,6 +2,7 @@
  * text) cut off before the returned message, the recipients it names and the reply it quotes
  * for each, ARF feedback fields and auto-reply markers. Untrusted input, bounded throughout. */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -266,18 +267,61 @@ static bool charset_keeps_ascii(const char *charset)
 	return false;
 }
 
-/* The text of a part whose decoded bytes are all ASCII in a charset that keeps them, as GMime's
- * conversion would give it but without opening a converter for it (most notices are such).
- * Returns 1 when out has it, 0 when the part needs the conversion, or MB_ENOMEM. */
+/* No byte of s[0..n) has its high bit set (tested a word at a time). */
+static bool all_ascii(const guint8 *s, size_t n)
+{
+	size_t i = 0;
+	for (; i + sizeof(uint64_t) <= n; i += sizeof(uint64_t)) {
+		uint64_t w;
+		memcpy(&w, s + i, sizeof w);
+		if (w & UINT64_C(0x8080808080808080))
+			return false;
+	}
+	for (; i < n; i++)
+		if (s[i] >= 0x80)
+			return false;
+	return true;
+}
+
+/* UTF-8 that a UTF-8 to UTF-8 conversion gives back as it is: valid, without NUL, and without
+ * the byte-order mark or the noncharacters, which a converter may treat apart. */
+static bool utf8_kept(const guint8 *s, size_t n)
+{
+	const gchar *p = (const gchar *)s, *end = p + n;
+
+	if (n > G_MAXSSIZE || !g_utf8_validate(p, (gssize)n, NULL))
+		return false;
+	for (; p < end; p = g_utf8_next_char(p)) {
+		gunichar c;
+		if ((unsigned char)*p < 0x80)
+			continue;
+		c = g_utf8_get_char(p);
+		if (c == 0xFEFF || (c >= 0xFDD0 && c <= 0xFDEF) || (c & 0xFFFE) == 0xFFFE)
+			return false;
+	}
+	return true;
+}
+
+static bool charset_is_utf8(const char *charset)
+{
+	return charset && (g_ascii_strcasecmp(charset, "utf-8") == 0 ||
+	                   g_ascii_strcasecmp(charset, "utf8") == 0);
+}
+
+/* The text of a part whose decoded bytes are all ASCII in a charset that keeps them, or valid
+ * UTF-8 labelled so, as GMime's conversion would give it but without opening a converter for
+ * it (most notices are such). Returns 1 when out has it, 0 when the part needs the
+ * conversion, or MB_ENOMEM. */
 static int part_text_ascii(GMimeObject *obj, struct mb_buf *out)
 {
 	GMimeContentType *ct = g_mime_object_get_content_type(obj);
 	GMimeDataWrapper *content = g_mime_part_get_content(GMIME_PART(obj));
 	GMimeStream *mem;
 	GByteArray *bytes;
+	const char *charset;
 	int rc = 0;
 
-	if (!ct || !charset_keeps_ascii(g_mime_content_type_get_parameter(ct, "charset")))
+	if (!ct || !charset_keeps_ascii(charset = g_mime_content_type_get_parameter(ct, "charset")))
 		return 0;
 	if (!content)
 		return 1; /* no text at all */
@@ -288,8 +332,13 @@ static int part_text_ascii(GMimeObject *obj, struct mb_buf *out)
 		size_t n = bytes->len, keep = n > NOTICE_MAX_BYTES ? NOTICE_MAX_BYTES : n;
 		const guint8 *nul;
 		bool ascii = true;
-		for (size_t i = 0; i < n && ascii; i++)
-			ascii = bytes->data[i] < 0x80;
+		ascii = all_ascii(bytes->data, n);
+		if (!ascii && charset_is_utf8(charset) && utf8_kept(bytes->data, n)) {
+			/* no NUL in it: GMime's string would hold all of it */
+			rc = mb_buf_append(out, bytes->data, keep) ? MB_ENOMEM : 1;
+			g_object_unref(mem);
+			return rc;
+		}
 		if (ascii && keep && (nul = memchr(bytes->data, '\0', keep)))
 			keep = (size_t)(nul -
 			                bytes->data); /* the C string GMime hands out ends there */
@@ -411,7 +460,8 @@ struct notice {
 static bool header_line(const struct line *l)
 {
 	for (size_t i = 0; i < sizeof header_names / sizeof header_names[0]; i++)
-		if (l->len >= strlen(header_names[i]) &&
+		if (l->len && tolower((unsigned char)l->s[0]) == header_names[i][0] &&
+		    l->len >= strlen(header_names[i]) &&
 		    strncasecmp(l->s, header_names[i], strlen(header_names[i])) == 0)
 			return true;
 	return false;
@@ -450,8 +500,14 @@ static bool returned_marker(const struct line *l)
 	                      l->s[i] == '=' || l->s[i] == '_' || l->s[i] == '\t'))
 		i++;
 	decorated = i >= 2 || (l->len > 0 && l->s[l->len - 1] == '-');
+	if (i >= l->len)
+		return false; /* no marker is empty */
 	for (size_t k = 0; k < sizeof returned_markers / sizeof returned_markers[0]; k++) {
-		size_t n = strlen(returned_markers[k]);
+		size_t n;
+		/* the markers are lower case: most lines fail on the first letter */
+		if (tolower((unsigned char)l->s[i]) != returned_markers[k][0])
+			continue;
+		n = strlen(returned_markers[k]);
 		if (l->len - i >= n && strncasecmp(l->s + i, returned_markers[k], n) == 0 &&
 		    (decorated || l->len - i - n < 24))
 			return true;
@@ -465,14 +521,16 @@ static int notice_lines(struct notice *nt)
 	char *p = nt->text.data, *end = p + nt->text.len;
 	size_t alloc = 0;
 
-	for (size_t i = 0; i < nt->text.len; i++)
-		if (p[i] == '\0')
-			p[i] = ' ';
+	for (char *z = p; z < end && (z = memchr(z, '\0', (size_t)(end - z))); z++)
+		*z = ' ';
 	while (p < end && nt->n < NOTICE_MAX_LINES) {
-		char *q = p;
+		char *q = memchr(p, '\n', (size_t)(end - p)), *cr;
 		struct line l;
-		while (q < end && *q != '\n' && *q != '\r')
-			q++;
+		/* the line ends at the first LF or CR */
+		if (!q)
+			q = end;
+		if ((cr = memchr(p, '\r', (size_t)(q - p))))
+			q = cr;
 		l.s = p;
 		l.len = (size_t)(q - p);
 		if (returned_marker(&l))
@@ -702,8 +760,8 @@ static int block_join(const struct notice *nt, size_t first, size_t last, struct
 		}
 		open_code[0] = '\0';
 		for (size_t k = 0; k + 4 <= n; k++)
-			if (reply_prefix(s + k, n - k) && s[k + 3] == '-' &&
-			    (k == 0 || s[k - 1] == ' ')) {
+			if (s[k + 3] == '-' && (k == 0 || s[k - 1] == ' ') &&
+			    reply_prefix(s + k, n - k)) {
 				memcpy(open_code, s + k, 3);
 				open_code[3] = '\0';
 			}
@@ -738,6 +796,8 @@ static size_t enhanced_len(const char *s)
  * a version or a number), else 0. */
 static size_t status_at(const char *text, const char *p)
 {
+	if (*p != '2' && *p != '4' && *p != '5')
+		return 0; /* what enhanced_len would say, without looking around first */
 	bool after_code = p - text >= 4 && p[-1] == '-' && isdigit((unsigned char)p[-2]) &&
 	                  isdigit((unsigned char)p[-3]) && isdigit((unsigned char)p[-4]);
 	if (p != text && !after_code &&
@@ -870,12 +930,35 @@ static int code_in_text(const char *text)
 
 /* The text lower case, whitespace and '_' runs made one space, is searched for the
  * phrases. */
+/* The pairs of adjacent bytes a text holds, hashed into a bit set: a phrase with a pair the
+ * text lacks is not in it, and most phrases are ruled out so without a search. */
+#define STAGE_PAIR_BITS 4096u
+
+static unsigned stage_pair_hash(unsigned char a, unsigned char b)
+{
+	return ((unsigned)a << 5 ^ b) & (STAGE_PAIR_BITS - 1);
+}
+
+/* False when the text of pairs cannot hold phrase (true may be a hash collision). */
+static bool stage_pairs_held(const uint64_t *pairs, const char *phrase)
+{
+	for (size_t i = 0; phrase[i] && phrase[i + 1]; i++) {
+		unsigned h =
+		    stage_pair_hash((unsigned char)phrase[i], (unsigned char)phrase[i + 1]);
+		if (!(pairs[h / 64] & (uint64_t)1 << (h % 64)))
+			return false;
+	}
+	return true;
+}
+
 static enum mb_stage stage_in_text(const char *text)
 {
 	enum mb_stage stage = MB_STAGE_UNKNOWN;
-	size_t n = 0;
+	size_t n = 0, size = strlen(text) + 1;
 	bool space = false;
-	char *norm = malloc(strlen(text) + 1);
+	char small[512]; /* most texts fit: no allocation for them */
+	uint64_t pairs[STAGE_PAIR_BITS / 64];
+	char *norm = size <= sizeof small ? small : malloc(size);
 
 	if (!norm)
 		return MB_STAGE_UNKNOWN;
@@ -887,12 +970,19 @@ static enum mb_stage stage_in_text(const char *text)
 		norm[n++] = (char)tolower((unsigned char)c);
 	}
 	norm[n] = '\0';
+	memset(pairs, 0, sizeof pairs);
+	for (size_t i = 0; i + 1 < n; i++) {
+		unsigned h = stage_pair_hash((unsigned char)norm[i], (unsigned char)norm[i + 1]);
+		pairs[h / 64] |= (uint64_t)1 << (h % 64);
+	}
 	for (size_t i = 0; n && i < sizeof stage_phrases / sizeof stage_phrases[0]; i++)
-		if (strstr(norm, stage_phrases[i].phrase)) {
+		if (stage_pairs_held(pairs, stage_phrases[i].phrase) &&
+		    strstr(norm, stage_phrases[i].phrase)) {
 			stage = stage_phrases[i].stage;
 			break;
 		}
-	free(norm);
+	if (norm != small)
+		free(norm);
 	return stage;
 }
 

@@ -3,6 +3,7 @@
 #include "mailbisect/classify.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -107,8 +108,8 @@ static int code_in(const char *text)
 	if ((code = code_at(p)))
 		return code;
 	for (p = text; *p; p++)
-		if (boundary_before(text, p) && (code = code_at(p)) && p[3] == ' ' &&
-		    enhanced_at(p + 4))
+		if (*p >= '2' && *p <= '5' && boundary_before(text, p) && (code = code_at(p)) &&
+		    p[3] == ' ' && enhanced_at(p + 4))
 			return code;
 	return 0;
 }
@@ -118,7 +119,8 @@ static void enhanced_in(const char *text, char *out)
 	out[0] = '\0';
 	for (const char *p = text; *p; p++) {
 		size_t n;
-		if ((p == text || (!isdigit((unsigned char)p[-1]) && p[-1] != '.')) &&
+		if ((*p == '2' || *p == '4' || *p == '5') &&
+		    (p == text || (!isdigit((unsigned char)p[-1]) && p[-1] != '.')) &&
 		    (n = enhanced_at(p)) && n < ENHANCED_MAX) {
 			memcpy(out, p, n);
 			out[n] = '\0';
@@ -271,9 +273,19 @@ static bool rule_matches(const struct classify_rule *r, const char *provider, en
 #define RULES_FILE_MAX_RULES 10000
 #define FRAGMENT_MAX         63
 
+/* Where a built-in rule's required pairs sit in struct mb_rules' pairs. */
+struct rule_pairs {
+	uint32_t first, count;
+};
+
 struct mb_rules {
 	struct classify_rule *loaded; /* tried first, in file order; strings owned */
 	size_t n_loaded;
+	/* index of the built-in table: for each rule, the pair hashes its "all" fragments
+	 * need (those fragment_in looks up), so that most rules are ruled out by a few bit
+	 * tests before any of their conditions is read */
+	struct rule_pairs builtin[N_RULES];
+	uint16_t *pairs;
 };
 
 /* The reasons a rule may give (Sisimai's vocabulary plus our two); rules files are checked
@@ -314,10 +326,60 @@ static void loaded_free(struct classify_rule *list, size_t n)
 	free(list);
 }
 
+/* The pairs fragment_in looks up for fragment, as hashes into out (NULL: only counted). */
+static size_t fragment_pairs(const char *fragment, uint16_t *out)
+{
+	size_t n = 0;
+	if (fragment[0] == ' ')
+		fragment++;
+	for (size_t len = 0; fragment[len]; len++) {
+		unsigned char a = (unsigned char)fragment[len],
+		              b = (unsigned char)fragment[len + 1];
+		if (b && !(b == ' ' && !fragment[len + 2])) {
+			if (out)
+				out[n] = (uint16_t)pair_hash(a, b);
+			n++;
+		}
+	}
+	return n;
+}
+
+/* The pairs of all of a rule's "all" fragments into out (NULL: only counted). */
+static size_t rule_pairs_of(const struct classify_rule *r, uint16_t *out)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < CLASSIFY_MAX_ALL && r->all[i]; i++)
+		n += fragment_pairs(r->all[i], out ? out + n : NULL);
+	return n;
+}
+
+/* Fills the index of the built-in table in rules (once per rule set, from the const table). */
+static int builtin_index(struct mb_rules *rules)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < N_RULES; i++)
+		total += rule_pairs_of(&classify_rules[i], NULL);
+	if (!(rules->pairs = malloc((total ? total : 1) * sizeof *rules->pairs)))
+		return MB_ENOMEM;
+	total = 0;
+	for (size_t i = 0; i < N_RULES; i++) {
+		rules->builtin[i].first = (uint32_t)total;
+		rules->builtin[i].count =
+		    (uint32_t)rule_pairs_of(&classify_rules[i], rules->pairs + total);
+		total += rules->builtin[i].count;
+	}
+	return 0;
+}
+
 int mb_rules_builtin(struct mb_rules **out, struct mb_err *err)
 {
 	if (!(*out = calloc(1, sizeof **out)))
 		return mb_err_set(err, MB_ENOMEM, "out of memory");
+	if (builtin_index(*out)) {
+		free(*out);
+		*out = NULL;
+		return mb_err_set(err, MB_ENOMEM, "out of memory");
+	}
 	return 0;
 }
 
@@ -326,6 +388,7 @@ void mb_rules_free(struct mb_rules *rules)
 	if (!rules)
 		return;
 	loaded_free(rules->loaded, rules->n_loaded);
+	free(rules->pairs);
 	free(rules);
 }
 
@@ -626,6 +689,26 @@ static long first_match(const struct classify_rule *list, size_t n, const char *
 	return -1;
 }
 
+/* first_match over the built-in table with the index of rules. */
+static long first_match_builtin(const struct mb_rules *rules, const char *provider,
+                                enum mb_stage stage, int code_or_class, const char *status,
+                                const struct reply_text *rt)
+{
+	if (!rules || !rules->pairs)
+		return first_match(classify_rules, N_RULES, provider, stage, code_or_class, status,
+		                   rt);
+	for (size_t i = 0; i < N_RULES; i++) {
+		const uint16_t *h = rules->pairs + rules->builtin[i].first;
+		size_t k = 0, n = rules->builtin[i].count;
+		while (k < n && (rt->pairs[h[k] / 64] & (uint64_t)1 << (h[k] % 64)))
+			k++;
+		if (k == n &&
+		    rule_matches(&classify_rules[i], provider, stage, code_or_class, status, rt))
+			return (long)i;
+	}
+	return -1;
+}
+
 static void apply_rule(const struct classify_rule *r, int index, enum mb_stage stage, int klass,
                        struct mb_classification *out)
 {
@@ -682,8 +765,13 @@ static bool provider_code_word(const char *pattern, const char *token)
  * or -1. */
 static long provider_code_find(const char *text)
 {
+	bool starts[UCHAR_MAX + 1] = {false}; /* the first letters of the labels */
+
+	for (size_t i = 0; i < N_PROVIDER_CODES; i++)
+		starts[(unsigned char)classify_provider_codes[i].label[0]] = true;
 	for (const char *p = text; *p; p++) {
-		if (!boundary_before(text, p) || !isalpha((unsigned char)*p))
+		if (!starts[(unsigned char)tolower((unsigned char)*p)] ||
+		    !boundary_before(text, p) || !isalpha((unsigned char)*p))
 			continue;
 		for (size_t i = 0; i < N_PROVIDER_CODES; i++) {
 			const char *label = classify_provider_codes[i].label;
@@ -763,8 +851,8 @@ void mb_classify_reply_provider(const struct mb_rules *rules, const char *provid
 		r.fault = classify_provider_codes[code_hit].fault;
 		apply_rule(&r, (int)(n_loaded + N_RULES), stage, klass, out);
 		hit = code_hit;
-	} else if ((hit = first_match(classify_rules, N_RULES, provider, stage,
-	                              code ? code : klass * 100, status, rt)) >= 0) {
+	} else if ((hit = first_match_builtin(rules, provider, stage, code ? code : klass * 100,
+	                                      status, rt)) >= 0) {
 		apply_rule(&classify_rules[hit], (int)(n_loaded + (size_t)hit), stage, klass, out);
 	}
 	if (rt->text != small)

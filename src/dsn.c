@@ -32,9 +32,12 @@ typedef int (*field_visit_fn)(void *ctx, size_t group, const char *name, const c
 /* Start of the next line; *len gets this line's length without its CR LF / LF / CR. */
 static const char *line_next(const char *p, const char *end, size_t *len)
 {
-	const char *q = p;
-	while (q < end && *q != '\n' && *q != '\r')
-		q++;
+	const char *q = memchr(p, '\n', (size_t)(end - p)), *cr;
+	/* the line ends at the first LF or CR */
+	if (!q)
+		q = end;
+	if ((cr = memchr(p, '\r', (size_t)(q - p))))
+		q = cr;
 	*len = (size_t)(q - p);
 	if (q < end && *q == '\r' && q + 1 < end && q[1] == '\n')
 		return q + 2;
@@ -62,9 +65,11 @@ static int append_bounded(struct mb_buf *buf, const char *s, size_t len)
 		len = room;
 	if ((rc = mb_buf_append(buf, s, len)))
 		return rc;
-	for (size_t i = start; i < buf->len; i++)
-		if (buf->data[i] == '\0')
-			buf->data[i] = ' ';
+	if (!buf->data)
+		return 0;
+	for (char *z = buf->data + start, *end = buf->data + buf->len;
+	     z < end && (z = memchr(z, '\0', (size_t)(end - z))); z++)
+		*z = ' ';
 	return 0;
 }
 
@@ -559,30 +564,44 @@ static const struct {
 /* clang-format on */
 
 /* Every phrase above contains one of these: a paragraph without any (most of them) is
- * passed over in one scan instead of one per phrase. */
-static const char *const stage_anchors[] = {"(in reply to ", "refused to talk", "after ", ">>> "};
+ * passed over in one scan instead of one per phrase. key is the offset of a byte of the
+ * anchor that memchr looks for (a rare one: 'f' rather than 'a' or 'r'). */
+static const struct {
+	const char *text;
+	size_t key;
+} stage_anchors[] = {{"(in reply to ", 0}, {"refused to talk", 2}, {"after ", 2}, {">>> ", 0}};
 
-/* An anchor starts at s (ASCII case folded, as mb_str_icontains does). */
-static bool stage_anchor_at(const char *s, size_t room)
+/* The anchor a starts at s (ASCII case folded, as mb_str_icontains does). */
+static bool stage_anchor_at(const char *s, size_t room, const char *a)
 {
-	for (size_t k = 0; k < sizeof stage_anchors / sizeof stage_anchors[0]; k++) {
-		const char *a = stage_anchors[k];
-		size_t i = 0;
-		while (a[i] && i < room &&
-		       (s[i] == a[i] || (s[i] >= 'A' && s[i] <= 'Z' && s[i] - 'A' + 'a' == a[i])))
-			i++;
-		if (!a[i])
+	size_t i = 0;
+	while (a[i] && i < room &&
+	       (s[i] == a[i] || (s[i] >= 'A' && s[i] <= 'Z' && s[i] - 'A' + 'a' == a[i])))
+		i++;
+	return !a[i];
+}
+
+/* Whether anchor k starts in text at a place where its key byte is the byte b. */
+static bool stage_anchor_keyed(const char *text, size_t len, size_t k, char b)
+{
+	const char *a = stage_anchors[k].text, *end = text + len;
+	size_t key = stage_anchors[k].key;
+
+	if (len <= key)
+		return false;
+	for (const char *p = text + key; p < end && (p = memchr(p, b, (size_t)(end - p))); p++)
+		if (stage_anchor_at(p - key, (size_t)(end - (p - key)), a))
 			return true;
-	}
 	return false;
 }
 
 static bool stage_anchor_in(const char *text, size_t len)
 {
-	for (size_t i = 0; i < len; i++) {
-		char c = text[i];
-		if ((c == '(' || c == '>' || c == 'a' || c == 'A' || c == 'r' || c == 'R') &&
-		    stage_anchor_at(text + i, len - i))
+	for (size_t k = 0; k < sizeof stage_anchors / sizeof stage_anchors[0]; k++) {
+		char b = stage_anchors[k].text[stage_anchors[k].key];
+		if (stage_anchor_keyed(text, len, k, b) ||
+		    (b >= 'a' && b <= 'z' &&
+		     stage_anchor_keyed(text, len, k, (char)(b - 'a' + 'A'))))
 			return true;
 	}
 	return false;
@@ -958,8 +977,27 @@ static int read_headers(GMimeMessage *m, struct mb_dsn *dsn)
 	return rc;
 }
 
+/* A stream that reads data where it is, without the copy g_mime_stream_mem_new_with_buffer
+ * makes: *bytes borrows data (see dsn_bytes_release). */
+static GMimeStream *stream_borrowing(const char *data, size_t len, GByteArray **bytes)
+{
+	GMimeStream *stream;
+
+	*bytes = g_byte_array_new_take((guint8 *)(uintptr_t)data, len);
+	stream = g_mime_stream_mem_new_with_byte_array(*bytes);
+	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream), FALSE);
+	return stream;
+}
+
+void dsn_bytes_release(GByteArray *bytes)
+{
+	/* the bytes are the caller's: only the array that lent them to GMime goes */
+	guint8 *borrowed = bytes ? g_byte_array_free(bytes, FALSE) : NULL;
+	(void)borrowed;
+}
+
 int dsn_parse_message(const char *data, size_t len, struct mb_dsn **out, GMimeMessage **message,
-                      struct mb_err *err)
+                      GByteArray **bytes, struct mb_err *err)
 {
 	struct walk w = {0};
 	struct mb_dsn *dsn;
@@ -970,6 +1008,7 @@ int dsn_parse_message(const char *data, size_t len, struct mb_dsn **out, GMimeMe
 
 	*out = NULL;
 	*message = NULL;
+	*bytes = NULL;
 	if (!data || len == 0)
 		return mb_err_set(err, MB_EDATA, "bounce: empty message");
 	if (len > MB_MAX_MESSAGE_BYTES)
@@ -978,12 +1017,14 @@ int dsn_parse_message(const char *data, size_t len, struct mb_dsn **out, GMimeMe
 	gmime_init_once();
 	if (!(dsn = calloc(1, sizeof *dsn)))
 		return mb_err_set(err, MB_ENOMEM, "out of memory");
-	stream = g_mime_stream_mem_new_with_buffer(data, len);
+	stream = stream_borrowing(data, len, bytes);
 	parser = g_mime_parser_new_with_stream(stream);
 	m = g_mime_parser_construct_message(parser, NULL);
 	g_object_unref(parser);
 	g_object_unref(stream);
 	if (!m) {
+		dsn_bytes_release(*bytes);
+		*bytes = NULL;
 		mb_dsn_free(dsn);
 		return mb_err_set(err, MB_EDATA, "bounce: not a message");
 	}
@@ -1004,6 +1045,8 @@ int dsn_parse_message(const char *data, size_t len, struct mb_dsn **out, GMimeMe
 	free(w.returned_id);
 	if (rc) {
 		g_object_unref(m);
+		dsn_bytes_release(*bytes);
+		*bytes = NULL;
 		mb_dsn_free(dsn);
 		return mb_err_set(err, rc, "bounce: out of memory");
 	}
@@ -1015,9 +1058,12 @@ int dsn_parse_message(const char *data, size_t len, struct mb_dsn **out, GMimeMe
 int mb_dsn_parse(const char *data, size_t len, struct mb_dsn **out, struct mb_err *err)
 {
 	GMimeMessage *m;
-	int rc = dsn_parse_message(data, len, out, &m, err);
-	if (!rc)
+	GByteArray *bytes;
+	int rc = dsn_parse_message(data, len, out, &m, &bytes, err);
+	if (!rc) {
 		g_object_unref(m);
+		dsn_bytes_release(bytes);
+	}
 	return rc;
 }
 

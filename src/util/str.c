@@ -124,21 +124,42 @@ static unsigned char ascii_lower(unsigned char c)
 
 /* Bounce reading searches every text for many needles: only a position whose first byte
  * matches is compared further, without a library call per position. ASCII case only. */
+/* The nearer of two next occurrences, either of which may be NULL (none left). */
+static const unsigned char *next_either(const unsigned char *a, const unsigned char *b)
+{
+	if (a && b)
+		return a < b ? a : b;
+	return a ? a : b;
+}
+
 const char *mb_str_icontains(const char *s, size_t len, const char *needle)
 {
 	const unsigned char *text = (const unsigned char *)s, *pat = (const unsigned char *)needle;
+	const unsigned char *end, *a, *b = NULL, *p;
 	size_t n = strlen(needle);
+	unsigned char lo, up;
+
 	if (n == 0)
 		return s;
-	unsigned char first = ascii_lower(pat[0]);
-	for (size_t i = 0; i + n <= len; i++) {
+	if (n > len)
+		return NULL;
+	/* a match starts with the first byte of the needle in either case */
+	lo = ascii_lower(pat[0]);
+	up = lo >= 'a' && lo <= 'z' ? (unsigned char)(lo - 'a' + 'A') : lo;
+	end = text + (len - n + 1); /* past the last position a match may start at */
+	a = memchr(text, lo, (size_t)(end - text));
+	if (up != lo)
+		b = memchr(text, up, (size_t)(end - text));
+	while ((p = next_either(a, b))) {
 		size_t k = 1;
-		if (ascii_lower(text[i]) != first)
-			continue;
-		while (k < n && ascii_lower(text[i + k]) == ascii_lower(pat[k]))
+		while (k < n && ascii_lower(p[k]) == ascii_lower(pat[k]))
 			k++;
 		if (k == n)
-			return s + i;
+			return (const char *)p;
+		if (p == a)
+			a = p + 1 < end ? memchr(p + 1, lo, (size_t)(end - p - 1)) : NULL;
+		else
+			b = p + 1 < end ? memchr(p + 1, up, (size_t)(end - p - 1)) : NULL;
 	}
 	return NULL;
 }

@@ -1,5 +1,6 @@
 /* Delivery status notifications: GMime finds the parts of a bounce, the delivery-status field
  * groups are read by hand, and the notification text gives each recipient's SMTP stage. */
+#include "gmime_init.h"
 #include "mailbisect/dsn.h"
 
 #include <ctype.h>
@@ -731,15 +732,6 @@ static enum mb_stage notice_stage(const struct notice *nt, const struct mb_dsn_r
 
 /* ---- MIME structure ------------------------------------------------------------------------ */
 
-static void gmime_init_once(void)
-{
-	static gsize done;
-	if (g_once_init_enter(&done)) {
-		g_mime_init();
-		g_once_init_leave(&done, 1);
-	}
-}
-
 /* The decoded (transfer encoding removed) content of a leaf part, at most max bytes. */
 static int part_bytes(GMimePart *part, size_t max, struct mb_buf *out)
 {
@@ -1014,7 +1006,7 @@ int dsn_parse_message(const char *data, size_t len, struct mb_dsn **out, GMimeMe
 	if (len > MB_MAX_MESSAGE_BYTES)
 		return mb_err_set(err, MB_EDATA, "bounce: %zu bytes, over the limit of %u", len,
 		                  MB_MAX_MESSAGE_BYTES);
-	gmime_init_once();
+	mb_gmime_init();
 	if (!(dsn = calloc(1, sizeof *dsn)))
 		return mb_err_set(err, MB_ENOMEM, "out of memory");
 	stream = stream_borrowing(data, len, bytes);

@@ -1,6 +1,7 @@
 /* The failing message and the failed recipient out of a non-delivery report. The recipient
  * and the receiver's words come from the bounce reader; the returned message is the first
  * message/rfc822 (or message/global) part, written back out by GMime as it came. */
+#include "gmime_init.h"
 #include "mailbisect/frombounce.h"
 #include "mailbisect/bounce.h"
 #include "mailbisect/limits.h"
@@ -9,15 +10,6 @@
 #include <gmime/gmime.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void gmime_init_once(void)
-{
-	static gsize ready;
-	if (g_once_init_enter(&ready)) {
-		g_mime_init();
-		g_once_init_leave(&ready, 1);
-	}
-}
 
 static bool has_type(GMimeObject *obj, const char *type, const char *subtype)
 {
@@ -124,7 +116,7 @@ int mb_from_bounce_read(const char *name, const char *data, size_t len, struct m
 	for (char *p = out->domain; *p; p++)
 		*p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
 
-	gmime_init_once();
+	mb_gmime_init();
 	stream = g_mime_stream_mem_new_with_buffer(data, len);
 	parser = g_mime_parser_new_with_stream(stream);
 	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);

@@ -1,5 +1,6 @@
 /* Loading a failing message: bounded checks that the bytes are a message at all, a GMime parse
  * within the MIME depth/part limits, and the few header values the rest of the program shows. */
+#include "gmime_init.h"
 #include "mailbisect/file.h"
 #include "mailbisect/limits.h"
 #include "mailbisect/str.h"
@@ -22,8 +23,8 @@ static const char *const message_fields[] = {
     "From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type", "Received",
 };
 
-/* GMime's one-time global set-up: the only global state this module has. */
-static void gmime_init_once(void)
+/* GMime's one-time global set-up: the only global state the modules using GMime have. */
+void mb_gmime_init(void)
 {
 	static gsize ready;
 	if (g_once_init_enter(&ready)) {
@@ -280,7 +281,7 @@ int mb_message_parse(struct mb_message **out, const char *data, size_t len, cons
 	if (msg->len && msg->data[msg->len - 1] != '\n')
 		msg->data[msg->len++] = '\n';
 	msg->data[msg->len] = '\0';
-	gmime_init_once();
+	mb_gmime_init();
 	msg->mime = parse_bytes(msg->data, msg->len);
 	if (!msg->mime)
 		rc = mb_err_set(err, MB_EDATA, "%s: not a MIME message: GMime could not parse it",

@@ -47,18 +47,24 @@ static void put_fenced(FILE *out, const char *text)
 	mb_buf_free(&b);
 }
 
-/* A table cell or inline value: printable, one line, '|' and '`' escaped. */
+/* Untrusted text made printable on one line into b; false (and "—" written) when there is
+ * nothing to show or no memory. */
+static bool one_line(FILE *out, const char *text, struct mb_buf *b)
+{
+	if (text && *text && !mb_str_printable(b, text, strlen(text), false) &&
+	    !mb_buf_terminate(b))
+		return true;
+	mb_buf_free(b);
+	fputs("—", out);
+	return false;
+}
+
+/* A table cell or inline value: printable, one line, Markdown's active characters escaped. */
 static void put_cell(FILE *out, const char *text)
 {
 	struct mb_buf b = MB_BUF_INIT;
-	if (!text || !*text) {
-		fputs("—", out);
+	if (!one_line(out, text, &b))
 		return;
-	}
-	if (mb_str_printable(&b, text, strlen(text), false) || mb_buf_terminate(&b)) {
-		mb_buf_free(&b);
-		return;
-	}
 	for (const char *p = b.data; *p; p++) {
 		if (*p == '|' || *p == '`' || *p == '*' || *p == '_' || *p == '<' || *p == '>')
 			fputc('\\', out);
@@ -72,14 +78,8 @@ static void put_code(FILE *out, const char *text)
 {
 	struct mb_buf b = MB_BUF_INIT;
 	size_t ticks;
-	if (!text || !*text) {
-		fputs("—", out);
+	if (!one_line(out, text, &b))
 		return;
-	}
-	if (mb_str_printable(&b, text, strlen(text), false) || mb_buf_terminate(&b)) {
-		mb_buf_free(&b);
-		return;
-	}
 	ticks = backtick_run(b.data) + 1;
 	for (size_t i = 0; i < ticks; i++)
 		fputc('`', out);

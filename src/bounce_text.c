@@ -19,6 +19,8 @@
 #define ADDRESS_MAX      320
 #define MAX_CANDIDATES   64
 #define MAX_EXCLUDED     8
+#define HEADER_CACHE     24   /* header values remembered per reader */
+#define HEADER_ARENA     4096 /* bytes of plain header values kept by a reader */
 
 /* ---- Formats: a name for the bounce's origin, from markers of its header or text ----------- */
 
@@ -250,21 +252,51 @@ static void parts_walk(struct parts *p, GMimeObject *obj, int depth)
 	}
 }
 
-/* Charsets in which the ASCII bytes stand for themselves: converting ASCII text from them to
- * UTF-8 leaves it as it is (unlike UTF-7 or ISO-2022-JP, whose escapes are ASCII bytes). */
-static bool charset_keeps_ascii(const char *charset)
+/* What converting ASCII text from a charset to UTF-8 does to it. */
+enum ascii_kind {
+	ASCII_KEPT,  /* every ASCII byte stands for itself (ASCII, UTF-8, ISO-8859-x, ...) */
+	ASCII_UTF7,  /* printable ASCII stands for itself, but '+' starts base64 (RFC 2152) */
+	ASCII_JIS,   /* ASCII stands for itself until an ESC shifts (ISO-2022-JP, RFC 1468) */
+	ASCII_OTHER, /* anything else: the conversion decides */
+};
+
+static enum ascii_kind charset_ascii_kind(const char *charset)
 {
 	static const char *const exact[] = {"us-ascii", "ascii", "utf-8", "utf8"};
 	static const char *const families[] = {"iso-8859-", "windows-125"};
+	static const char *const utf7[] = {"utf-7", "unicode-1-1-utf-7", "csunicode11utf7"};
+	static const char *const jis[] = {"iso-2022-jp", "csiso2022jp"};
 	if (!charset)
-		return true;
+		return ASCII_KEPT;
 	for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
 		if (g_ascii_strcasecmp(charset, exact[i]) == 0)
-			return true;
+			return ASCII_KEPT;
 	for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
 		if (g_ascii_strncasecmp(charset, families[i], strlen(families[i])) == 0)
-			return true;
-	return false;
+			return ASCII_KEPT;
+	for (size_t i = 0; i < sizeof utf7 / sizeof utf7[0]; i++)
+		if (g_ascii_strcasecmp(charset, utf7[i]) == 0)
+			return ASCII_UTF7;
+	for (size_t i = 0; i < sizeof jis / sizeof jis[0]; i++)
+		if (g_ascii_strcasecmp(charset, jis[i]) == 0)
+			return ASCII_JIS;
+	return ASCII_OTHER;
+}
+
+/* Text that a UTF-7 or ISO-2022-JP converter hands on byte for byte: printable ASCII, tab and
+ * line ends, so no ESC; for UTF-7 also no '+', and no '\\' or '~', which glibc's UTF-7
+ * decoder refuses. */
+static bool shift_free(const guint8 *s, size_t n, enum ascii_kind kind)
+{
+	for (size_t i = 0; i < n; i++) {
+		guint8 c = s[i];
+		if (c == '\t' || c == '\n' || c == '\r')
+			continue;
+		if (c < 0x20 || c > 0x7e ||
+		    (kind == ASCII_UTF7 && (c == '+' || c == '\\' || c == '~')))
+			return false;
+	}
+	return true;
 }
 
 /* No byte of s[0..n) has its high bit set (tested a word at a time). */
@@ -308,10 +340,10 @@ static bool charset_is_utf8(const char *charset)
 	                   g_ascii_strcasecmp(charset, "utf8") == 0);
 }
 
-/* The text of a part whose decoded bytes are all ASCII in a charset that keeps them, or valid
- * UTF-8 labelled so, as GMime's conversion would give it but without opening a converter for
- * it (most notices are such). Returns 1 when out has it, 0 when the part needs the
- * conversion, or MB_ENOMEM. */
+/* The text of a part whose decoded bytes are all ASCII in a charset that keeps them (for UTF-7
+ * and ISO-2022-JP: ASCII that does not shift), or valid UTF-8 labelled so, as GMime's
+ * conversion would give it but without opening a converter for it (most notices are such). Returns
+ * 1 when out has it, 0 when the part needs the conversion, or MB_ENOMEM. */
 static int part_text_ascii(GMimeObject *obj, struct mb_buf *out)
 {
 	GMimeContentType *ct = g_mime_object_get_content_type(obj);
@@ -319,9 +351,11 @@ static int part_text_ascii(GMimeObject *obj, struct mb_buf *out)
 	GMimeStream *mem;
 	GByteArray *bytes;
 	const char *charset;
+	enum ascii_kind kind;
 	int rc = 0;
 
-	if (!ct || !charset_keeps_ascii(charset = g_mime_content_type_get_parameter(ct, "charset")))
+	if (!ct || (kind = charset_ascii_kind(
+	                charset = g_mime_content_type_get_parameter(ct, "charset"))) == ASCII_OTHER)
 		return 0;
 	if (!content)
 		return 1; /* no text at all */
@@ -331,8 +365,8 @@ static int part_text_ascii(GMimeObject *obj, struct mb_buf *out)
 	    (bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem)))) {
 		size_t n = bytes->len, keep = n > NOTICE_MAX_BYTES ? NOTICE_MAX_BYTES : n;
 		const guint8 *nul;
-		bool ascii = true;
-		ascii = all_ascii(bytes->data, n);
+		bool ascii = kind == ASCII_KEPT ? all_ascii(bytes->data, n)
+		                                : shift_free(bytes->data, n, kind);
 		if (!ascii && charset_is_utf8(charset) && utf8_kept(bytes->data, n)) {
 			/* no NUL in it: GMime's string would hold all of it */
 			rc = mb_buf_append(out, bytes->data, keep) ? MB_ENOMEM : 1;
@@ -592,10 +626,31 @@ struct reader {
 	size_t n_self;
 	struct candidate cand[MAX_CANDIDATES];
 	size_t n_cand;
-	char *subject;
+	const char *subject;
 	char from[ADDRESS_MAX + 1];
 	char *lower; /* the notice text in ASCII lower case (NULs were made spaces), or NULL */
+	/* header values looked up so far (see header()), the plain ones unfolded into arena */
+	GMimeHeader *header_seen[HEADER_CACHE];
+	const char *header_value[HEADER_CACHE];
+	size_t n_headers, arena_used;
+	char arena[HEADER_ARENA];
 };
+
+/* A reader whose lists are empty. Their entries are written as they are counted, so only the
+ * counts and pointers are set here (the arrays are most of its 30 KB). */
+static struct reader *reader_new(void)
+{
+	struct reader *r = malloc(sizeof *r);
+	if (!r)
+		return NULL;
+	r->nt = (struct notice){MB_BUF_INIT, NULL, 0};
+	r->n_excluded = r->n_self = r->n_cand = 0;
+	r->subject = NULL;
+	r->from[0] = '\0';
+	r->lower = NULL;
+	r->n_headers = r->arena_used = 0;
+	return r;
+}
 
 /* The notice text in lower case once, so that the many markers looked for in it are plain
  * substring searches; without memory the searches fold case themselves. */
@@ -962,19 +1017,29 @@ static enum mb_stage stage_in_text(const char *text)
 
 	if (!norm)
 		return MB_STAGE_UNKNOWN;
-	for (const char *p = text; *p; p++) {
-		char c = *p == '_' || isspace((unsigned char)*p) ? ' ' : *p;
-		if (c == ' ' && space)
-			continue;
-		space = c == ' ';
-		norm[n++] = (char)tolower((unsigned char)c);
+	memset(pairs, 0, sizeof pairs);
+	/* one pass: ASCII case folding and the C locale's white space (no locale is set), the
+	 * pairs noted as the bytes are written */
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+		unsigned char c = *p;
+		if (c == ' ' || c == '_' || (c >= '\t' && c <= '\r')) {
+			if (space)
+				continue;
+			c = ' ';
+			space = true;
+		} else {
+			space = false;
+			if (c >= 'A' && c <= 'Z')
+				c = (unsigned char)(c - 'A' + 'a');
+		}
+		norm[n] = (char)c;
+		if (n) {
+			unsigned h = stage_pair_hash((unsigned char)norm[n - 1], c);
+			pairs[h / 64] |= (uint64_t)1 << (h % 64);
+		}
+		n++;
 	}
 	norm[n] = '\0';
-	memset(pairs, 0, sizeof pairs);
-	for (size_t i = 0; i + 1 < n; i++) {
-		unsigned h = stage_pair_hash((unsigned char)norm[i], (unsigned char)norm[i + 1]);
-		pairs[h / 64] |= (uint64_t)1 << (h % 64);
-	}
 	for (size_t i = 0; n && i < sizeof stage_phrases / sizeof stage_phrases[0]; i++)
 		if (stage_pairs_held(pairs, stage_phrases[i].phrase) &&
 		    strstr(norm, stage_phrases[i].phrase)) {
@@ -1028,9 +1093,67 @@ static void block_of(const struct reader *r, const struct candidate *c, size_t *
 
 /* ---- Header helpers ----------------------------------------------------------------------- */
 
-static const char *header(GMimeMessage *m, const char *name)
+#define RECEIVED_PLAIN_MAX 2048 /* longest Received value read without GMime's decoding */
+
+/* A header value as GMime's decoded value reads, unfolded into buf from the raw value: the
+ * same text when the raw value is plain printable ASCII without an encoded word ("=?"), as
+ * nearly all are, and then GMime's decoding (which allocates) is not needed. NULL otherwise,
+ * or when it does not fit in size bytes. */
+static const char *header_plain(GMimeHeader *h, char *buf, size_t size)
 {
-	return m ? g_mime_object_get_header(GMIME_OBJECT(m), name) : NULL;
+	const char *raw = g_mime_header_get_raw_value(h);
+	size_t n = 0, kept = 0;
+	bool full = false;
+
+	if (!raw || !size)
+		return NULL;
+	/* GMime's unfolding: linear white space trimmed at both ends, CR and LF dropped */
+	while (*raw == ' ' || *raw == '\t' || *raw == '\r' || *raw == '\n')
+		raw++;
+	for (const char *p = raw; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c >= 0x7f || (c < ' ' && c != '\t' && c != '\r' && c != '\n') ||
+		    (c == '=' && p[1] == '?'))
+			return NULL;
+		if (c == '\r' || c == '\n')
+			continue;
+		if (c != ' ' && c != '\t') {
+			if (full || n + 1 >= size)
+				return NULL; /* more than size - 1 bytes once trimmed */
+			buf[n++] = (char)c;
+			kept = n;
+		} else if (n + 1 < size) {
+			buf[n++] = (char)c;
+		} else {
+			full = true; /* only white space may follow, which the trim drops */
+		}
+	}
+	buf[kept] = '\0';
+	return buf;
+}
+
+/* The value of the first name field of m, as g_mime_object_get_header gives it. The reader
+ * remembers it for the next lookup, and a plain value is unfolded into its arena. */
+static const char *header(struct reader *r, GMimeMessage *m, const char *name)
+{
+	GMimeHeaderList *list = m ? g_mime_object_get_header_list(GMIME_OBJECT(m)) : NULL;
+	GMimeHeader *h = list ? g_mime_header_list_get_header(list, name) : NULL;
+	const char *v;
+
+	if (!h)
+		return NULL;
+	for (size_t i = 0; i < r->n_headers; i++)
+		if (r->header_seen[i] == h)
+			return r->header_value[i];
+	if ((v = header_plain(h, r->arena + r->arena_used, sizeof r->arena - r->arena_used)))
+		r->arena_used += strlen(v) + 1;
+	else
+		v = g_mime_header_get_value(h);
+	if (r->n_headers < HEADER_CACHE) {
+		r->header_seen[r->n_headers] = h;
+		r->header_value[r->n_headers++] = v;
+	}
+	return v;
 }
 
 static int add_recipient(struct mb_bounce *b, const char *address, size_t n,
@@ -1069,7 +1192,7 @@ static int add_recipient_list(struct mb_bounce *b, const char *list, bool first_
 
 /* ---- ARF feedback reports (RFC 5965) ------------------------------------------------------- */
 
-static int feedback_read(struct parts *p, struct mb_bounce *b)
+static int feedback_read(struct reader *r, struct parts *p, struct mb_bounce *b)
 {
 	struct mb_buf body = MB_BUF_INIT;
 	char type[64] = "";
@@ -1100,7 +1223,7 @@ static int feedback_read(struct parts *p, struct mb_bounce *b)
 		s = e ? e + 1 : end;
 	}
 	if (!rc && b->n_records == before && p->returned)
-		rc = add_recipient_list(b, header(p->returned, "To"), false);
+		rc = add_recipient_list(b, header(r, p->returned, "To"), false);
 	if (!rc && b->n_records == before && p->returned_headers) {
 		struct mb_buf h = MB_BUF_INIT;
 		const char *to;
@@ -1120,20 +1243,20 @@ out:
 
 /* ---- Auto-replies (RFC 3834) ------------------------------------------------------------- */
 
-static bool is_autoreply(GMimeMessage *m)
+static bool is_autoreply(struct reader *r, GMimeMessage *m)
 {
 	static const char *const subjects[] = {
 	    "auto:",         "automatic reply",   "autoreply", "auto-reply", "auto reply",
 	    "out of office", "out of the office", "vacation",  "away from"};
-	const char *v = header(m, "Auto-Submitted");
-	const char *subject = header(m, "Subject");
+	const char *v = header(r, m, "Auto-Submitted");
+	const char *subject = header(r, m, "Subject");
 
 	while (v && isspace((unsigned char)*v))
 		v++;
 	if (v && strncasecmp(v, "auto-replied", 12) == 0)
 		return true;
-	if (header(m, "X-Autoreply") || header(m, "X-Autorespond") ||
-	    ((v = header(m, "Precedence")) && mb_str_icontains(v, strlen(v), "auto_reply")))
+	if (header(r, m, "X-Autoreply") || header(r, m, "X-Autorespond") ||
+	    ((v = header(r, m, "Precedence")) && mb_str_icontains(v, strlen(v), "auto_reply")))
 		return true;
 	for (size_t i = 0; subject && i < sizeof subjects / sizeof subjects[0]; i++)
 		if (mb_str_istarts(subject, subjects[i]))
@@ -1143,7 +1266,7 @@ static bool is_autoreply(GMimeMessage *m)
 
 /* ---- A bounce at all? ----------------------------------------------------------------------- */
 
-static bool looks_like_bounce(GMimeMessage *m, const struct reader *r)
+static bool looks_like_bounce(GMimeMessage *m, struct reader *r)
 {
 	static const char *const senders[] = {
 	    "mailer-daemon", "postmaster", "mail delivery", "mail administrator",
@@ -1153,7 +1276,7 @@ static bool looks_like_bounce(GMimeMessage *m, const struct reader *r)
 	    "undeliver", "delivery",         "failure",  "failed",    "returned",
 	    "bounce",    "not delivered",    "rejected", "error",     "unable to deliver",
 	    "non remis", "nicht zustellbar", "warning",  "could not", "problem"};
-	const char *from = header(m, "From");
+	const char *from = header(r, m, "From");
 	const char *subject = r->subject;
 
 	/* the wording of notices whose sender and subject say nothing ("Re: ...") */
@@ -1161,7 +1284,7 @@ static bool looks_like_bounce(GMimeMessage *m, const struct reader *r)
 	    "error message below",           "could not be delivered to", "was not delivered to",
 	    "following recipients returned", "wasn't able to deliver",    "could not deliver"};
 
-	if (header(m, "X-Failed-Recipients"))
+	if (header(r, m, "X-Failed-Recipients"))
 		return true;
 	for (size_t i = 0; r->nt.text.data && i < sizeof texts / sizeof texts[0]; i++)
 		if (notice_has(r, texts[i]))
@@ -1172,7 +1295,7 @@ static bool looks_like_bounce(GMimeMessage *m, const struct reader *r)
 	/* Words like "failed" or "bounce" in the subject of ordinary mail are common: the
 	 * subject counts only for a message that an automaton sent (null envelope sender, or an
 	 * Auto-Submitted field other than "no"). */
-	const char *rp = header(m, "Return-Path"), *auto_sub = header(m, "Auto-Submitted");
+	const char *rp = header(r, m, "Return-Path"), *auto_sub = header(r, m, "Auto-Submitted");
 	bool automated =
 	    (rp && strstr(rp, "<>")) ||
 	    (auto_sub && strncasecmp(auto_sub + strspn(auto_sub, " \t"), "no", 2) != 0);
@@ -1182,9 +1305,9 @@ static bool looks_like_bounce(GMimeMessage *m, const struct reader *r)
 	return false;
 }
 
-static void provider_find(GMimeMessage *m, const struct reader *r, struct mb_bounce *b)
+static void provider_find(GMimeMessage *m, struct reader *r, struct mb_bounce *b)
 {
-	const char *from = header(m, "From");
+	const char *from = header(r, m, "From"), *v;
 	for (size_t i = 0; i < sizeof provider_markers / sizeof provider_markers[0]; i++) {
 		const char *where = provider_markers[i].where, *marker = provider_markers[i].marker;
 		bool hit = false;
@@ -1194,9 +1317,8 @@ static void provider_find(GMimeMessage *m, const struct reader *r, struct mb_bou
 			hit =
 			    r->subject && mb_str_icontains(r->subject, strlen(r->subject), marker);
 		else if (strncmp(where, "header:", 7) == 0)
-			hit = header(m, where + 7) != NULL &&
-			      (!*marker || mb_str_icontains(header(m, where + 7),
-			                                    strlen(header(m, where + 7)), marker));
+			hit = (v = header(r, m, where + 7)) != NULL &&
+			      (!*marker || mb_str_icontains(v, strlen(v), marker));
 		else
 			hit = notice_has(r, marker);
 		if (hit) {
@@ -1254,7 +1376,7 @@ static int notice_load(struct parts *p, GMimeMessage *m, const char *data, size_
 /* Records for the recipients a text notification names. */
 static int ndr_read(struct reader *r, struct parts *p, GMimeMessage *m, struct mb_bounce *b)
 {
-	const char *failed = header(m, "X-Failed-Recipients");
+	const char *failed = header(r, m, "X-Failed-Recipients");
 	int rc = 0;
 
 	if (failed)
@@ -1274,7 +1396,7 @@ static int ndr_read(struct reader *r, struct parts *p, GMimeMessage *m, struct m
 		}
 	}
 	if (!rc && !b->n_records && p->returned)
-		rc = add_recipient_list(b, header(p->returned, "To"), true);
+		rc = add_recipient_list(b, header(r, p->returned, "To"), true);
 	if (!rc && !b->n_records && r->nt.n) {
 		/* a failure notice naming nobody: one record without recipient */
 		if (!bounce_record_add(b))
@@ -1378,42 +1500,6 @@ static int records_fill(struct reader *r, struct mb_bounce *b)
 	return rc;
 }
 
-#define RECEIVED_PLAIN_MAX 2048 /* longest Received value read without GMime's decoding */
-
-/* A Received value as GMime's decoded value reads, unfolded into buf from the raw value: the
- * same text when the raw value is plain printable ASCII without an encoded word ("=?"), as
- * nearly all are, and then GMime's decoding (which allocates) is not needed. NULL otherwise. */
-static const char *received_plain(GMimeHeader *h, char *buf, size_t size)
-{
-	const char *raw = g_mime_header_get_raw_value(h), *start, *end;
-	size_t n = 0;
-
-	if (!raw)
-		return NULL;
-	/* GMime's unfolding: linear white space trimmed at both ends, CR and LF dropped */
-	start = raw;
-	while (*start == ' ' || *start == '\t' || *start == '\r' || *start == '\n')
-		start++;
-	end = start;
-	for (const char *p = start; *p; p++) {
-		unsigned char c = (unsigned char)*p;
-		if (c >= 0x7f || (c < ' ' && c != '\t' && c != '\r' && c != '\n') ||
-		    (c == '=' && p[1] == '?'))
-			return NULL;
-		if (c != ' ' && c != '\t' && c != '\r' && c != '\n')
-			end = p + 1;
-	}
-	for (const char *p = start; p < end; p++) {
-		if (*p == '\r' || *p == '\n')
-			continue;
-		if (n + 1 >= size)
-			return NULL;
-		buf[n++] = *p;
-	}
-	buf[n] = '\0';
-	return buf;
-}
-
 /* The hosts of the bounce's own Received fields ("from HOST", "by HOST"), top first. */
 static void received_hosts(GMimeMessage *m, struct bounce_context *ctx)
 {
@@ -1428,7 +1514,7 @@ static void received_hosts(GMimeMessage *m, struct bounce_context *ctx)
 		/* only the Received values are read; most need no decoding by GMime */
 		if (!name || !mb_str_ieq(name, "Received"))
 			continue;
-		if (!(v = received_plain(h, plain, sizeof plain)) &&
+		if (!(v = header_plain(h, plain, sizeof plain)) &&
 		    !(v = g_mime_header_get_value(h)))
 			continue;
 		for (size_t k = 0; k < 2 && ctx->n_received < BOUNCE_HOSTS_MAX; k++) {
@@ -1449,13 +1535,14 @@ int bounce_read_text(GMimeMessage *m, const char *data, size_t len, struct mb_bo
 {
 	struct reader *r;
 	struct parts p = {0};
+	const char *type;
 	int rc = 0;
 
 	if (!m)
 		return 0;
-	if (!(r = calloc(1, sizeof *r)))
+	if (!(r = reader_new()))
 		return MB_ENOMEM;
-	r->subject = (char *)header(m, "Subject");
+	r->subject = header(r, m, "Subject");
 	received_hosts(m, ctx);
 	parts_walk(&p, g_mime_message_get_mime_part(m), 0);
 	if ((rc = notice_load(&p, m, data, len, &r->nt)))
@@ -1463,32 +1550,30 @@ int bounce_read_text(GMimeMessage *m, const char *data, size_t len, struct mb_bo
 	notice_lower(r);
 	{
 		char a[ADDRESS_MAX + 1];
-		header_address(header(m, "From"), a, sizeof a);
+		header_address(header(r, m, "From"), a, sizeof a);
 		exclude(r, a);
 		strcpy(r->from, a);
-		header_address(header(m, "To"), a, sizeof a);
+		header_address(header(r, m, "To"), a, sizeof a);
 		add_self(r, a);
-		header_address(header(m, "Return-Path"), a, sizeof a);
+		header_address(header(r, m, "Return-Path"), a, sizeof a);
 		add_self(r, a);
 		if (p.returned) {
-			header_address(header(p.returned, "From"), a, sizeof a);
+			header_address(header(r, p.returned, "From"), a, sizeof a);
 			exclude(r, a);
 		}
 	}
 	candidates_find(r);
 	provider_find(m, r, b);
-	if (p.feedback ||
-	    (b->kind == MB_BOUNCE_NONE && header(m, "Content-Type") &&
-	     mb_str_icontains(header(m, "Content-Type"), strlen(header(m, "Content-Type")),
-	                      "feedback-report"))) {
+	if (p.feedback || (b->kind == MB_BOUNCE_NONE && (type = header(r, m, "Content-Type")) &&
+	                   mb_str_icontains(type, strlen(type), "feedback-report"))) {
 		if (p.feedback)
-			rc = feedback_read(&p, b);
+			rc = feedback_read(r, &p, b);
 		goto out;
 	}
 	if (b->kind == MB_BOUNCE_NONE && r->nt.text.data &&
 	    ((rc = bounce_read_json(r->nt.text.data, r->nt.text.len, b)) || b->n_records))
 		goto out;
-	if (b->kind == MB_BOUNCE_NONE && is_autoreply(m) && !looks_like_bounce(m, r)) {
+	if (b->kind == MB_BOUNCE_NONE && is_autoreply(r, m) && !looks_like_bounce(m, r)) {
 		struct mb_bounce_record *rec;
 		if (*r->from && !(rc = add_recipient(b, r->from, strlen(r->from), &rec)) && rec)
 			b->kind = MB_BOUNCE_AUTOREPLY;
@@ -1502,7 +1587,7 @@ int bounce_read_text(GMimeMessage *m, const char *data, size_t len, struct mb_bo
 	}
 	rc = records_fill(r, b);
 	if (!rc && !b->original_message_id && p.returned) {
-		const char *id = header(p.returned, "Message-ID");
+		const char *id = header(r, p.returned, "Message-ID");
 		if (id && !(b->original_message_id = mb_strdup(id)))
 			rc = MB_ENOMEM;
 	}

@@ -433,6 +433,48 @@ static void test_kinds(void **state)
 	mb_bounce_free(b);
 }
 
+/* A notice in UTF-7 or ISO-2022-JP: plain ASCII text is read as it is, and text that shifts
+ * ('+' in UTF-7, ESC in ISO-2022-JP) is converted. "+AKM-" is U+00A3 (base64 of 0x00A3);
+ * JIS X 0208 0x3021 is U+4E9C. */
+static void test_notice_charsets(void **state)
+{
+	static const struct {
+		const char *charset, *line, *diagnostic_holds;
+	} cases[] = {
+	    {"unicode-1-1-utf-7", "550 5.7.1 refused: the IP is on our list", "on our list"},
+	    {"UTF-7", "550 5.7.1 refused: fee +AKM-5 unpaid",
+	     "fee \xc2\xa3"
+	     "5 unpaid"},
+	    {"ISO-2022-JP", "550 5.7.1 refused: on our list ~ +1", "on our list ~ +1"},
+	    {"ISO-2022-JP", "550 5.7.1 refused: \x1b$B0!\x1b(B listed",
+	     "refused: \xe4\xba\x9c listed"},
+	};
+	struct mb_err err = MB_ERR_INIT;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char msg[1024];
+		struct mb_bounce *b = NULL;
+		int n = snprintf(msg, sizeof msg,
+		                 "From: MAILER-DAEMON@mx.example.org\nSubject: failure notice\n"
+		                 "MIME-Version: 1.0\n"
+		                 "Content-Type: text/plain; charset=\"%s\"\n\n"
+		                 "Hi. This is the qmail-send program at mx.example.org.\n\n"
+		                 "<user@example.com>:\n192.0.2.1 does not like recipient.\n"
+		                 "Remote host said: %s\nGiving up on 192.0.2.1.\n",
+		                 cases[i].charset, cases[i].line);
+		assert_true(n > 0 && (size_t)n < sizeof msg);
+		assert_int_equal(mb_bounce_read(NULL, msg, (size_t)n, &b, &err), 0);
+		assert_int_equal(b->n_records, 1);
+		assert_string_equal(b->records[0].recipient, "user@example.com");
+		assert_non_null(b->records[0].diagnostic);
+		if (!strstr(b->records[0].diagnostic, cases[i].diagnostic_holds))
+			fail_msg("case %zu: diagnostic \"%s\" lacks \"%s\"", i,
+			         b->records[0].diagnostic, cases[i].diagnostic_holds);
+		mb_bounce_free(b);
+	}
+}
+
 /* A reply read by the rules of the provider behind the recipient's domain, and a Sendmail
  * transcript whose session lines come before each recipient's result line. */
 static void test_documented_decisions(void **state)
@@ -477,9 +519,8 @@ static void test_documented_decisions(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_hostile_input),
-	    cmocka_unit_test(test_kinds),
-	    cmocka_unit_test(test_documented_decisions),
+	    cmocka_unit_test(test_hostile_input),   cmocka_unit_test(test_kinds),
+	    cmocka_unit_test(test_notice_charsets), cmocka_unit_test(test_documented_decisions),
 	    cmocka_unit_test(test_corpus_accuracy),
 	};
 	corpus_dir = argc > 1 ? argv[1] : getenv("MB_CORPUS_DIR");

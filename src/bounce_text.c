@@ -607,6 +607,27 @@ static void notice_free(struct notice *nt)
 	free(nt->lines);
 }
 
+/* ---- Pairs: the pairs of adjacent bytes a text holds, hashed into a bit set. A phrase with a
+ * pair the text lacks is not in it, and most phrases are ruled out so without a search. ---- */
+
+#define PAIR_BITS 4096u
+
+static unsigned pair_hash(unsigned char a, unsigned char b)
+{
+	return ((unsigned)a << 5 ^ b) & (PAIR_BITS - 1);
+}
+
+/* False when the text of pairs cannot hold phrase (true may be a hash collision). */
+static bool pairs_held(const uint64_t *pairs, const char *phrase)
+{
+	for (size_t i = 0; phrase[i] && phrase[i + 1]; i++) {
+		unsigned h = pair_hash((unsigned char)phrase[i], (unsigned char)phrase[i + 1]);
+		if (!(pairs[h / 64] & (uint64_t)1 << (h % 64)))
+			return false;
+	}
+	return true;
+}
+
 /* ---- Recipients named in the text --------------------------------------------------------------
  */
 
@@ -629,6 +650,7 @@ struct reader {
 	const char *subject;
 	char from[ADDRESS_MAX + 1];
 	char *lower; /* the notice text in ASCII lower case (NULs were made spaces), or NULL */
+	uint64_t lower_pairs[PAIR_BITS / 64]; /* the pairs of lower */
 	/* header values looked up so far (see header()), the plain ones unfolded into arena */
 	GMimeHeader *header_seen[HEADER_CACHE];
 	const char *header_value[HEADER_CACHE];
@@ -660,8 +682,15 @@ static void notice_lower(struct reader *r)
 	size_t n = r->nt.text.len;
 	if (!s || !(r->lower = malloc(n + 1)))
 		return;
-	for (size_t i = 0; i < n; i++)
+	memset(r->lower_pairs, 0, sizeof r->lower_pairs);
+	for (size_t i = 0; i < n; i++) {
 		r->lower[i] = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] - 'A' + 'a') : s[i];
+		if (i) {
+			unsigned h =
+			    pair_hash((unsigned char)r->lower[i - 1], (unsigned char)r->lower[i]);
+			r->lower_pairs[h / 64] |= (uint64_t)1 << (h % 64);
+		}
+	}
 	r->lower[n] = '\0';
 }
 
@@ -669,7 +698,7 @@ static void notice_lower(struct reader *r)
 static bool notice_has(const struct reader *r, const char *needle)
 {
 	if (r->lower)
-		return strstr(r->lower, needle) != NULL;
+		return pairs_held(r->lower_pairs, needle) && strstr(r->lower, needle) != NULL;
 	return r->nt.text.data && mb_str_icontains(r->nt.text.data, r->nt.text.len, needle);
 }
 
@@ -985,34 +1014,13 @@ static int code_in_text(const char *text)
 
 /* The text lower case, whitespace and '_' runs made one space, is searched for the
  * phrases. */
-/* The pairs of adjacent bytes a text holds, hashed into a bit set: a phrase with a pair the
- * text lacks is not in it, and most phrases are ruled out so without a search. */
-#define STAGE_PAIR_BITS 4096u
-
-static unsigned stage_pair_hash(unsigned char a, unsigned char b)
-{
-	return ((unsigned)a << 5 ^ b) & (STAGE_PAIR_BITS - 1);
-}
-
-/* False when the text of pairs cannot hold phrase (true may be a hash collision). */
-static bool stage_pairs_held(const uint64_t *pairs, const char *phrase)
-{
-	for (size_t i = 0; phrase[i] && phrase[i + 1]; i++) {
-		unsigned h =
-		    stage_pair_hash((unsigned char)phrase[i], (unsigned char)phrase[i + 1]);
-		if (!(pairs[h / 64] & (uint64_t)1 << (h % 64)))
-			return false;
-	}
-	return true;
-}
-
 static enum mb_stage stage_in_text(const char *text)
 {
 	enum mb_stage stage = MB_STAGE_UNKNOWN;
 	size_t n = 0, size = strlen(text) + 1;
 	bool space = false;
 	char small[512]; /* most texts fit: no allocation for them */
-	uint64_t pairs[STAGE_PAIR_BITS / 64];
+	uint64_t pairs[PAIR_BITS / 64];
 	char *norm = size <= sizeof small ? small : malloc(size);
 
 	if (!norm)
@@ -1034,14 +1042,14 @@ static enum mb_stage stage_in_text(const char *text)
 		}
 		norm[n] = (char)c;
 		if (n) {
-			unsigned h = stage_pair_hash((unsigned char)norm[n - 1], c);
+			unsigned h = pair_hash((unsigned char)norm[n - 1], c);
 			pairs[h / 64] |= (uint64_t)1 << (h % 64);
 		}
 		n++;
 	}
 	norm[n] = '\0';
 	for (size_t i = 0; n && i < sizeof stage_phrases / sizeof stage_phrases[0]; i++)
-		if (stage_pairs_held(pairs, stage_phrases[i].phrase) &&
+		if (pairs_held(pairs, stage_phrases[i].phrase) &&
 		    strstr(norm, stage_phrases[i].phrase)) {
 			stage = stage_phrases[i].stage;
 			break;

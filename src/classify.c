@@ -168,12 +168,13 @@ static void reply_text_build(struct reply_text *rt, const char *text)
 			continue;
 		}
 		line_start = c == '\n';
-		if (isspace(c) || c == '_') {
+		/* the C locale's white space and case: no locale is set */
+		if (c == ' ' || c == '_' || (c >= '\t' && c <= '\r')) {
 			if (!space)
 				rt->text[n++] = ' ';
 			space = true;
 		} else {
-			rt->text[n++] = (char)tolower(c);
+			rt->text[n++] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
 			space = false;
 		}
 		p++;
@@ -765,13 +766,18 @@ static bool provider_code_word(const char *pattern, const char *token)
  * or -1. */
 static long provider_code_find(const char *text)
 {
-	bool starts[UCHAR_MAX + 1] = {false}; /* the first letters of the labels */
+	uint32_t starts = 0; /* the first letters of the labels (lower case), as bits */
 
-	for (size_t i = 0; i < N_PROVIDER_CODES; i++)
-		starts[(unsigned char)classify_provider_codes[i].label[0]] = true;
+	for (size_t i = 0; i < N_PROVIDER_CODES; i++) {
+		char first = classify_provider_codes[i].label[0];
+		if (first >= 'a' && first <= 'z') /* a label is found after a letter only */
+			starts |= UINT32_C(1) << (first - 'a');
+	}
 	for (const char *p = text; *p; p++) {
-		if (!starts[(unsigned char)tolower((unsigned char)*p)] ||
-		    !boundary_before(text, p) || !isalpha((unsigned char)*p))
+		/* ASCII letters only: c | 0x20 is the lower case of a letter */
+		unsigned char c = (unsigned char)*p, lower = (unsigned char)(c | 0x20);
+		if (lower < 'a' || lower > 'z' || !(starts & UINT32_C(1) << (lower - 'a')) ||
+		    !boundary_before(text, p))
 			continue;
 		for (size_t i = 0; i < N_PROVIDER_CODES; i++) {
 			const char *label = classify_provider_codes[i].label;

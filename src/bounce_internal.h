@@ -35,6 +35,12 @@ int dsn_parse_message(const char *data, size_t len, struct mb_dsn **out, GMimeMe
                       GByteArray **bytes, struct mb_err *err);
 void dsn_bytes_release(GByteArray *bytes);
 
+/* Appends the decoded content of a leaf part (its transfer encoding removed), at most max
+ * bytes, to out, as g_mime_data_wrapper_write_to_stream gives it; content that needs no
+ * decoding is read from the part's stream without GMime's copy. Returns 0 (nothing appended
+ * when the part has no content or cannot be read) or MB_ENOMEM. */
+int bounce_part_bytes(GMimePart *part, size_t max, struct mb_buf *out);
+
 /* Reads what the delivery-status report did not say from the message itself (m, parsed from
  * data; borrowed): feedback reports, auto-replies, the notification text of non-standard
  * formats, and the text about each recipient of a report whose fields are thin. Returns 0 or

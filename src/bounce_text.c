@@ -347,39 +347,35 @@ static bool charset_is_utf8(const char *charset)
 static int part_text_ascii(GMimeObject *obj, struct mb_buf *out)
 {
 	GMimeContentType *ct = g_mime_object_get_content_type(obj);
-	GMimeDataWrapper *content = g_mime_part_get_content(GMIME_PART(obj));
-	GMimeStream *mem;
-	GByteArray *bytes;
+	struct mb_buf bytes = MB_BUF_INIT;
 	const char *charset;
 	enum ascii_kind kind;
-	int rc = 0;
+	size_t n, keep;
+	const char *nul;
+	bool ascii;
+	int rc;
 
 	if (!ct || (kind = charset_ascii_kind(
 	                charset = g_mime_content_type_get_parameter(ct, "charset"))) == ASCII_OTHER)
 		return 0;
-	if (!content)
+	if (!g_mime_part_get_content(GMIME_PART(obj)))
 		return 1; /* no text at all */
-	if (!(mem = g_mime_stream_mem_new()))
-		return MB_ENOMEM;
-	if (g_mime_data_wrapper_write_to_stream(content, mem) >= 0 &&
-	    (bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem)))) {
-		size_t n = bytes->len, keep = n > NOTICE_MAX_BYTES ? NOTICE_MAX_BYTES : n;
-		const guint8 *nul;
-		bool ascii = kind == ASCII_KEPT ? all_ascii(bytes->data, n)
-		                                : shift_free(bytes->data, n, kind);
-		if (!ascii && charset_is_utf8(charset) && utf8_kept(bytes->data, n)) {
-			/* no NUL in it: GMime's string would hold all of it */
-			rc = mb_buf_append(out, bytes->data, keep) ? MB_ENOMEM : 1;
-			g_object_unref(mem);
-			return rc;
-		}
-		if (ascii && keep && (nul = memchr(bytes->data, '\0', keep)))
+	if ((rc = bounce_part_bytes(GMIME_PART(obj), SIZE_MAX, &bytes)))
+		return rc;
+	n = bytes.len;
+	keep = n > NOTICE_MAX_BYTES ? NOTICE_MAX_BYTES : n;
+	ascii = kind == ASCII_KEPT ? all_ascii((const guint8 *)bytes.data, n)
+	                           : shift_free((const guint8 *)bytes.data, n, kind);
+	if (!ascii && charset_is_utf8(charset) && utf8_kept((const guint8 *)bytes.data, n)) {
+		/* no NUL in it: GMime's string would hold all of it */
+		rc = mb_buf_append(out, bytes.data, keep) ? MB_ENOMEM : 1;
+	} else if (ascii) {
+		if (keep && (nul = memchr(bytes.data, '\0', keep)))
 			keep = (size_t)(nul -
-			                bytes->data); /* the C string GMime hands out ends there */
-		if (ascii)
-			rc = keep && mb_buf_append(out, bytes->data, keep) ? MB_ENOMEM : 1;
+			                bytes.data); /* the C string GMime hands out ends there */
+		rc = keep && mb_buf_append(out, bytes.data, keep) ? MB_ENOMEM : 1;
 	}
-	g_object_unref(mem);
+	mb_buf_free(&bytes);
 	return rc;
 }
 
@@ -403,24 +399,7 @@ static int part_text(GMimeObject *obj, struct mb_buf *out)
 /* Raw decoded bytes of a part (no charset conversion). */
 static int part_bytes(GMimePart *part, struct mb_buf *out)
 {
-	GMimeDataWrapper *content = g_mime_part_get_content(part);
-	GMimeStream *mem;
-	GByteArray *bytes;
-	int rc = 0;
-
-	if (!content)
-		return 0;
-	if (!(mem = g_mime_stream_mem_new()))
-		return MB_ENOMEM;
-	if (g_mime_data_wrapper_write_to_stream(content, mem) >= 0) {
-		bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
-		if (bytes && bytes->len)
-			rc = mb_buf_append(out, bytes->data,
-			                   bytes->len > NOTICE_MAX_BYTES ? NOTICE_MAX_BYTES
-			                                                 : bytes->len);
-	}
-	g_object_unref(mem);
-	return rc;
+	return bounce_part_bytes(part, NOTICE_MAX_BYTES, out);
 }
 
 /* HTML reduced to text: tags become line breaks or spaces, script/style dropped, the common
@@ -650,7 +629,6 @@ struct reader {
 	const char *subject;
 	char from[ADDRESS_MAX + 1];
 	char *lower; /* the notice text in ASCII lower case (NULs were made spaces), or NULL */
-	uint64_t lower_pairs[PAIR_BITS / 64]; /* the pairs of lower */
 	/* header values looked up so far (see header()), the plain ones unfolded into arena */
 	GMimeHeader *header_seen[HEADER_CACHE];
 	const char *header_value[HEADER_CACHE];
@@ -682,15 +660,8 @@ static void notice_lower(struct reader *r)
 	size_t n = r->nt.text.len;
 	if (!s || !(r->lower = malloc(n + 1)))
 		return;
-	memset(r->lower_pairs, 0, sizeof r->lower_pairs);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		r->lower[i] = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] - 'A' + 'a') : s[i];
-		if (i) {
-			unsigned h =
-			    pair_hash((unsigned char)r->lower[i - 1], (unsigned char)r->lower[i]);
-			r->lower_pairs[h / 64] |= (uint64_t)1 << (h % 64);
-		}
-	}
 	r->lower[n] = '\0';
 }
 
@@ -698,7 +669,7 @@ static void notice_lower(struct reader *r)
 static bool notice_has(const struct reader *r, const char *needle)
 {
 	if (r->lower)
-		return pairs_held(r->lower_pairs, needle) && strstr(r->lower, needle) != NULL;
+		return strstr(r->lower, needle) != NULL;
 	return r->nt.text.data && mb_str_icontains(r->nt.text.data, r->nt.text.len, needle);
 }
 

@@ -732,17 +732,14 @@ static enum mb_stage notice_stage(const struct notice *nt, const struct mb_dsn_r
 
 /* ---- MIME structure ------------------------------------------------------------------------ */
 
-/* The decoded (transfer encoding removed) content of a leaf part, at most max bytes. */
-static int part_bytes(GMimePart *part, size_t max, struct mb_buf *out)
+/* Decoded by GMime's own copy through a decoding filter stream. */
+static int content_filtered(GMimeDataWrapper *content, size_t max, struct mb_buf *out)
 {
-	GMimeDataWrapper *content = g_mime_part_get_content(part);
-	GMimeStream *mem;
+	GMimeStream *mem = g_mime_stream_mem_new();
 	GByteArray *bytes;
 	int rc = 0;
 
-	if (!content)
-		return mb_buf_terminate(out);
-	if (!(mem = g_mime_stream_mem_new()))
+	if (!mem)
 		return MB_ENOMEM;
 	if (g_mime_data_wrapper_write_to_stream(content, mem) >= 0) {
 		bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
@@ -750,6 +747,50 @@ static int part_bytes(GMimePart *part, size_t max, struct mb_buf *out)
 			rc = mb_buf_append(out, bytes->data, bytes->len > max ? max : bytes->len);
 	}
 	g_object_unref(mem);
+	return rc;
+}
+
+int bounce_part_bytes(GMimePart *part, size_t max, struct mb_buf *out)
+{
+	GMimeDataWrapper *content = g_mime_part_get_content(part);
+	GMimeContentEncoding encoding;
+	GMimeStream *stream;
+	size_t start = out->len;
+	int rc = 0;
+
+	if (!content || !(stream = g_mime_data_wrapper_get_stream(content)))
+		return 0;
+	encoding = g_mime_data_wrapper_get_encoding(content);
+	if (encoding == GMIME_CONTENT_ENCODING_BASE64 ||
+	    encoding == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
+	    encoding == GMIME_CONTENT_ENCODING_UUENCODE)
+		return content_filtered(content, max, out);
+	/* nothing to decode: the bytes as GMime's copy would give them, read where they are */
+	if (g_mime_stream_reset(stream) == -1)
+		return 0;
+	while (!rc && out->len - start < max && !g_mime_stream_eos(stream)) {
+		char chunk[4096];
+		size_t room = max - (out->len - start);
+		ssize_t n =
+		    g_mime_stream_read(stream, chunk, room < sizeof chunk ? room : sizeof chunk);
+		if (n < 0) { /* a failed copy gives nothing */
+			out->len = start;
+			if (out->data)
+				out->data[start] = '\0';
+			break;
+		}
+		if (n == 0)
+			break;
+		rc = mb_buf_append(out, chunk, (size_t)n);
+	}
+	g_mime_stream_reset(stream);
+	return rc;
+}
+
+/* The decoded content of a leaf part, at most max bytes, NUL-terminated. */
+static int part_bytes(GMimePart *part, size_t max, struct mb_buf *out)
+{
+	int rc = bounce_part_bytes(part, max, out);
 	return rc ? rc : mb_buf_terminate(out);
 }
 

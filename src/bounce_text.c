@@ -630,8 +630,11 @@ struct reader {
 	char from[ADDRESS_MAX + 1];
 	char *lower; /* the notice text in ASCII lower case (NULs were made spaces), or NULL */
 	/* header values looked up so far (see header()), the plain ones unfolded into arena */
-	GMimeHeader *header_seen[HEADER_CACHE];
-	const char *header_value[HEADER_CACHE];
+	struct {
+		GMimeMessage *m;
+		const char *name; /* the caller's string: looked up by address */
+		const char *value;
+	} headers[HEADER_CACHE];
 	size_t n_headers, arena_used;
 	char arena[HEADER_ARENA];
 };
@@ -652,6 +655,26 @@ static struct reader *reader_new(void)
 	return r;
 }
 
+/* dst = src[0..n) with the ASCII capitals made small, eight bytes at a time: a byte's 0x20
+ * bit is set where it is 'A'..'Z' (no high bit, at least 'A', not above 'Z'). */
+static void ascii_lower_copy(char *dst, const char *src, size_t n)
+{
+	const uint64_t ones = UINT64_C(0x0101010101010101), high = ones * 0x80;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w, low7, from_a, above_z;
+		memcpy(&w, src + i, 8);
+		low7 = w & ~high;
+		from_a = low7 + ones * (0x80 - 'A');  /* high bit: byte & 0x7f >= 'A' */
+		above_z = low7 + ones * (0x7f - 'Z'); /* high bit: byte & 0x7f > 'Z' */
+		w ^= ((from_a & ~above_z & ~w & high) >> 2);
+		memcpy(dst + i, &w, 8);
+	}
+	for (; i < n; i++)
+		dst[i] = src[i] >= 'A' && src[i] <= 'Z' ? (char)(src[i] - 'A' + 'a') : src[i];
+}
+
 /* The notice text in lower case once, so that the many markers looked for in it are plain
  * substring searches; without memory the searches fold case themselves. */
 static void notice_lower(struct reader *r)
@@ -660,8 +683,7 @@ static void notice_lower(struct reader *r)
 	size_t n = r->nt.text.len;
 	if (!s || !(r->lower = malloc(n + 1)))
 		return;
-	for (size_t i = 0; i < n; i++)
-		r->lower[i] = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] - 'A' + 'a') : s[i];
+	ascii_lower_copy(r->lower, s, n);
 	r->lower[n] = '\0';
 }
 
@@ -1082,29 +1104,26 @@ static const char *header_plain(GMimeHeader *h, char *buf, size_t size)
 {
 	const char *raw = g_mime_header_get_raw_value(h);
 	size_t n = 0, kept = 0;
-	bool full = false;
 
-	if (!raw || !size)
+	if (!raw)
 		return NULL;
 	/* GMime's unfolding: linear white space trimmed at both ends, CR and LF dropped */
 	while (*raw == ' ' || *raw == '\t' || *raw == '\r' || *raw == '\n')
 		raw++;
+	if (strlen(raw) >= size)
+		return NULL; /* GMime's decoding gives what does not fit here */
 	for (const char *p = raw; *p; p++) {
 		unsigned char c = (unsigned char)*p;
-		if (c >= 0x7f || (c < ' ' && c != '\t' && c != '\r' && c != '\n') ||
-		    (c == '=' && p[1] == '?'))
-			return NULL;
-		if (c == '\r' || c == '\n')
-			continue;
-		if (c != ' ' && c != '\t') {
-			if (full || n + 1 >= size)
-				return NULL; /* more than size - 1 bytes once trimmed */
+		if (c > ' ' && c < 0x7f && c != '=') { /* most bytes */
 			buf[n++] = (char)c;
 			kept = n;
-		} else if (n + 1 < size) {
+		} else if (c == ' ' || c == '\t') {
 			buf[n++] = (char)c;
-		} else {
-			full = true; /* only white space may follow, which the trim drops */
+		} else if (c == '=' && p[1] != '?') {
+			buf[n++] = (char)c;
+			kept = n;
+		} else if (c != '\r' && c != '\n') {
+			return NULL; /* an encoded word, a control or an 8-bit byte */
 		}
 	}
 	buf[kept] = '\0';
@@ -1112,25 +1131,31 @@ static const char *header_plain(GMimeHeader *h, char *buf, size_t size)
 }
 
 /* The value of the first name field of m, as g_mime_object_get_header gives it. The reader
- * remembers it for the next lookup, and a plain value is unfolded into its arena. */
+ * remembers it, or its absence, for the next lookup with the same name string, and a plain
+ * value is unfolded into its arena. */
 static const char *header(struct reader *r, GMimeMessage *m, const char *name)
 {
-	GMimeHeaderList *list = m ? g_mime_object_get_header_list(GMIME_OBJECT(m)) : NULL;
-	GMimeHeader *h = list ? g_mime_header_list_get_header(list, name) : NULL;
-	const char *v;
+	GMimeHeaderList *list;
+	GMimeHeader *h;
+	const char *v = NULL;
 
-	if (!h)
+	if (!m)
 		return NULL;
 	for (size_t i = 0; i < r->n_headers; i++)
-		if (r->header_seen[i] == h)
-			return r->header_value[i];
-	if ((v = header_plain(h, r->arena + r->arena_used, sizeof r->arena - r->arena_used)))
-		r->arena_used += strlen(v) + 1;
-	else
-		v = g_mime_header_get_value(h);
+		if (r->headers[i].m == m && r->headers[i].name == name)
+			return r->headers[i].value;
+	list = g_mime_object_get_header_list(GMIME_OBJECT(m));
+	if (list && (h = g_mime_header_list_get_header(list, name))) {
+		if ((v = header_plain(h, r->arena + r->arena_used,
+		                      sizeof r->arena - r->arena_used)))
+			r->arena_used += strlen(v) + 1;
+		else
+			v = g_mime_header_get_value(h);
+	}
 	if (r->n_headers < HEADER_CACHE) {
-		r->header_seen[r->n_headers] = h;
-		r->header_value[r->n_headers++] = v;
+		r->headers[r->n_headers].m = m;
+		r->headers[r->n_headers].name = name;
+		r->headers[r->n_headers++].value = v;
 	}
 	return v;
 }

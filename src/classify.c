@@ -3,7 +3,7 @@
 #include "mailbisect/classify.h"
 
 #include <ctype.h>
-#include <limits.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -762,20 +762,33 @@ static bool provider_code_word(const char *pattern, const char *token)
 	return strcmp(pattern, token) == 0;
 }
 
-/* The first documented provider code in the text, as an index into classify_provider_codes,
- * or -1. */
-static long provider_code_find(const char *text)
+/* The first letters of the provider-code labels (lower case), as bits; computed once. */
+static uint32_t provider_code_starts(void)
 {
-	uint32_t starts = 0; /* the first letters of the labels (lower case), as bits */
+	static _Atomic uint32_t memo; /* 0: not yet (a label starts with a letter) */
+	uint32_t starts = atomic_load_explicit(&memo, memory_order_relaxed);
 
+	if (starts)
+		return starts;
 	for (size_t i = 0; i < N_PROVIDER_CODES; i++) {
 		char first = classify_provider_codes[i].label[0];
 		if (first >= 'a' && first <= 'z') /* a label is found after a letter only */
 			starts |= UINT32_C(1) << (first - 'a');
 	}
+	atomic_store_explicit(&memo, starts, memory_order_relaxed);
+	return starts;
+}
+
+/* The first documented provider code in the text, as an index into classify_provider_codes,
+ * or -1. */
+static long provider_code_find(const char *text)
+{
+	uint32_t starts = provider_code_starts();
+
 	for (const char *p = text; *p; p++) {
 		/* ASCII letters only: c | 0x20 is the lower case of a letter */
 		unsigned char c = (unsigned char)*p, lower = (unsigned char)(c | 0x20);
+		const char *absent = NULL; /* a label found not to be here (codes share labels) */
 		if (lower < 'a' || lower > 'z' || !(starts & UINT32_C(1) << (lower - 'a')) ||
 		    !boundary_before(text, p))
 			continue;
@@ -784,14 +797,14 @@ static long provider_code_find(const char *text)
 			size_t n, len;
 			char token[PROVIDER_CODE_MAX];
 			int number;
-			/* labels are lower case: most positions fail on the first letter */
-			if (tolower((unsigned char)*p) != label[0])
+			if (label[0] != lower || (absent && strcmp(label, absent) == 0))
 				continue;
 			n = strlen(label);
-			if (strncasecmp(p, label, n) != 0)
+			if (strncasecmp(p, label, n) != 0 ||
+			    !(len = provider_code_token(p + n, token, sizeof token))) {
+				absent = label;
 				continue;
-			if (!(len = provider_code_token(p + n, token, sizeof token)))
-				continue;
+			}
 			if (classify_provider_codes[i].word) {
 				if (provider_code_word(classify_provider_codes[i].word, token))
 					return (long)i;

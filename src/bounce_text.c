@@ -472,8 +472,13 @@ struct notice {
 
 static bool header_line(const struct line *l)
 {
+	unsigned char first;
+
+	if (!l->len)
+		return false;
+	first = (unsigned char)tolower((unsigned char)l->s[0]);
 	for (size_t i = 0; i < sizeof header_names / sizeof header_names[0]; i++)
-		if (l->len && tolower((unsigned char)l->s[0]) == header_names[i][0] &&
+		if ((unsigned char)header_names[i][0] == first &&
 		    l->len >= strlen(header_names[i]) &&
 		    strncasecmp(l->s, header_names[i], strlen(header_names[i])) == 0)
 			return true;
@@ -757,8 +762,12 @@ static void candidates_find(struct reader *r)
 	for (size_t li = 0; li < r->nt.n; li++) {
 		const struct line *l = &r->nt.lines[li];
 		for (size_t i = 0; i < l->len; i++) {
+			const char *at = memchr(l->s + i, '@', l->len - i);
 			size_t a, b, k;
-			if (l->s[i] != '@' || !address_around(l->s, l->len, i, &a, &b))
+			if (!at)
+				break;
+			i = (size_t)(at - l->s);
+			if (!address_around(l->s, l->len, i, &a, &b))
 				continue;
 			i = b;
 			if (in_url(l->s, a) || excluded(r, l->s + a, b - a))
@@ -836,12 +845,16 @@ static int block_join(const struct notice *nt, size_t first, size_t last, struct
 			n -= p;
 		}
 		open_code[0] = '\0';
-		for (size_t k = 0; k + 4 <= n; k++)
-			if (s[k + 3] == '-' && (k == 0 || s[k - 1] == ' ') &&
-			    reply_prefix(s + k, n - k)) {
+		/* the last "550-" of the line: each '-' from the fourth byte on may end one */
+		for (const char *dash = n > 3 ? memchr(s + 3, '-', n - 3) : NULL; dash;
+		     dash = dash + 1 < s + n ? memchr(dash + 1, '-', (size_t)(s + n - dash - 1))
+		                             : NULL) {
+			size_t k = (size_t)(dash - s) - 3;
+			if ((k == 0 || s[k - 1] == ' ') && reply_prefix(s + k, n - k)) {
 				memcpy(open_code, s + k, 3);
 				open_code[3] = '\0';
 			}
+		}
 		if (out->len && (rc = mb_buf_putc(out, ' ')))
 			break;
 		if (out->len + n > MB_MAX_DIAGNOSTIC_BYTES)

@@ -334,6 +334,34 @@ static bool utf8_kept(const guint8 *s, size_t n)
 	return true;
 }
 
+static bool charset_is_latin1(const char *charset)
+{
+	static const char *const names[] = {"iso-8859-1", "iso8859-1",  "iso_8859-1", "latin1",
+	                                    "l1",         "iso-ir-100", "cp819",      "ibm819"};
+	for (size_t i = 0; charset && i < sizeof names / sizeof names[0]; i++)
+		if (g_ascii_strcasecmp(charset, names[i]) == 0)
+			return true;
+	return false;
+}
+
+/* ISO-8859-1 to UTF-8 (each byte is the code point of the same number), up to the first NUL
+ * and at most max bytes, as the C string a converter hands out would be cut. */
+static int latin1_to_utf8(const guint8 *s, size_t n, size_t max, struct mb_buf *out)
+{
+	size_t start = out->len;
+	int rc = 0;
+
+	for (size_t i = 0; i < n && s[i] && !rc; i++) {
+		char two[2] = {(char)(0xC0 | s[i] >> 6), (char)(0x80 | (s[i] & 0x3F))};
+		rc = s[i] < 0x80 ? mb_buf_putc(out, (char)s[i]) : mb_buf_append(out, two, 2);
+	}
+	if (!rc && out->len - start > max) {
+		out->len = start + max;
+		out->data[out->len] = '\0';
+	}
+	return rc;
+}
+
 static bool charset_is_utf8(const char *charset)
 {
 	return charset && (g_ascii_strcasecmp(charset, "utf-8") == 0 ||
@@ -341,9 +369,9 @@ static bool charset_is_utf8(const char *charset)
 }
 
 /* The text of a part whose decoded bytes are all ASCII in a charset that keeps them (for UTF-7
- * and ISO-2022-JP: ASCII that does not shift), or valid UTF-8 labelled so, as GMime's
- * conversion would give it but without opening a converter for it (most notices are such). Returns
- * 1 when out has it, 0 when the part needs the conversion, or MB_ENOMEM. */
+ * and ISO-2022-JP: ASCII that does not shift), valid UTF-8 labelled so, or ISO-8859-1, as
+ * GMime's conversion would give it but without opening a converter for it (most notices are
+ * such). Returns 1 when out has it, 0 when the part needs the conversion, or MB_ENOMEM. */
 static int part_text_ascii(GMimeObject *obj, struct mb_buf *out)
 {
 	GMimeContentType *ct = g_mime_object_get_content_type(obj);
@@ -369,6 +397,10 @@ static int part_text_ascii(GMimeObject *obj, struct mb_buf *out)
 	if (!ascii && charset_is_utf8(charset) && utf8_kept((const guint8 *)bytes.data, n)) {
 		/* no NUL in it: GMime's string would hold all of it */
 		rc = mb_buf_append(out, bytes.data, keep) ? MB_ENOMEM : 1;
+	} else if (!ascii && charset_is_latin1(charset)) {
+		rc = latin1_to_utf8((const guint8 *)bytes.data, n, NOTICE_MAX_BYTES, out)
+		         ? MB_ENOMEM
+		         : 1;
 	} else if (ascii) {
 		if (keep && (nul = memchr(bytes.data, '\0', keep)))
 			keep = (size_t)(nul -

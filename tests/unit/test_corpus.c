@@ -433,9 +433,10 @@ static void test_kinds(void **state)
 	mb_bounce_free(b);
 }
 
-/* A notice in UTF-7 or ISO-2022-JP: plain ASCII text is read as it is, and text that shifts
- * ('+' in UTF-7, ESC in ISO-2022-JP) is converted. "+AKM-" is U+00A3 (base64 of 0x00A3);
- * JIS X 0208 0x3021 is U+4E9C. */
+/* A notice in UTF-7, ISO-2022-JP or ISO-8859-1: plain ASCII text is read as it is, and text
+ * that shifts ('+' in UTF-7, ESC in ISO-2022-JP) or has 8-bit bytes is converted. "+AKM-" is
+ * U+00A3 (base64 of 0x00A3); JIS X 0208 0x3021 is U+4E9C; ISO-8859-1 0xA3 and 0xE9 are U+00A3
+ * and U+00E9 (UTF-8 C2 A3 and C3 A9). */
 static void test_notice_charsets(void **state)
 {
 	static const struct {
@@ -448,6 +449,12 @@ static void test_notice_charsets(void **state)
 	    {"ISO-2022-JP", "550 5.7.1 refused: on our list ~ +1", "on our list ~ +1"},
 	    {"ISO-2022-JP", "550 5.7.1 refused: \x1b$B0!\x1b(B listed",
 	     "refused: \xe4\xba\x9c listed"},
+	    {"iso-8859-1",
+	     "550 5.7.1 refused: fee \xa3"
+	     "5, caf\xe9",
+	     "fee \xc2\xa3"
+	     "5, caf\xc3\xa9"},
+	    {"latin1", "550 5.7.1 refused: on our list", "on our list"},
 	};
 	struct mb_err err = MB_ERR_INIT;
 	(void)state;

@@ -608,6 +608,24 @@ static bool stage_anchor_in(const char *text, size_t len)
 	return false;
 }
 
+/* Whether the text holds the first word of an anchor. A paragraph unfolded from the text
+ * (lines joined at white space) can hold an anchor only then, as a word is not split over
+ * lines: without one, no paragraph needs to be built. */
+static bool stage_words_in(const char *text, size_t len)
+{
+	for (size_t k = 0; k < sizeof stage_anchors / sizeof stage_anchors[0]; k++) {
+		char word[32];
+		size_t n = strcspn(stage_anchors[k].text, " ");
+		if (n >= sizeof word)
+			return true;
+		memcpy(word, stage_anchors[k].text, n);
+		word[n] = '\0';
+		if (mb_str_icontains(text, len, word))
+			return true;
+	}
+	return false;
+}
+
 static enum mb_stage stage_in(const char *text, size_t len)
 {
 	if (!stage_anchor_in(text, len))
@@ -959,7 +977,7 @@ static int read_stages(struct walk *w, const char *data, size_t len, struct mb_d
 		rc = mb_buf_append(&bytes, body,
 		                   body_len > NOTICE_MAX_BYTES ? NOTICE_MAX_BYTES : body_len);
 	}
-	if (!rc && bytes.data)
+	if (!rc && bytes.data && stage_words_in(bytes.data, bytes.len))
 		rc = notice_read(&nt, bytes.data, bytes.len);
 	for (size_t i = 0; !rc && i < dsn->n_recipients; i++)
 		dsn->recipients[i].stage = notice_stage(&nt, &dsn->recipients[i]);

@@ -64,6 +64,28 @@ static const struct {
 	{"text", "opensmtpd", "opensmtpd"},
 };
 
+#define N_PROVIDER_MARKERS (sizeof provider_markers / sizeof provider_markers[0])
+
+const char *mb_bounce_provider_at(size_t i)
+{
+	for (size_t k = 0; k < N_PROVIDER_MARKERS; k++) {
+		bool seen = false; /* named by an earlier marker */
+		for (size_t j = 0; j < k && !seen; j++)
+			seen = strcmp(provider_markers[j].provider, provider_markers[k].provider) == 0;
+		if (!seen && i-- == 0)
+			return provider_markers[k].provider;
+	}
+	return NULL;
+}
+
+bool mb_bounce_provider_known(const char *name)
+{
+	for (size_t k = 0; name && k < N_PROVIDER_MARKERS; k++)
+		if (mb_str_ieq(provider_markers[k].provider, name))
+			return true;
+	return false;
+}
+
 /* Lines where the returned message (or its headers) starts: matched at the start of a line,
  * after leading dashes, spaces and asterisks, case-insensitively. */
 static const char *const returned_markers[] = {

@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "mailbisect/bounce.h"
 #include "mailbisect/buf.h"
 #include "mailbisect/file.h"
 #include "mailbisect/limits.h"
@@ -553,6 +554,23 @@ static int rule_string(const struct rule_ctx *c, const char *key, const cJSON *v
 	return 0;
 }
 
+/* An unknown provider, with the names the reader gives bounce formats. */
+static int provider_error(const struct rule_ctx *c, const char *name)
+{
+	struct mb_buf what = MB_BUF_INIT;
+	const char *known;
+	int rc = mb_buf_printf(&what, "unknown format \"%.60s\" (one of", name);
+
+	for (size_t i = 0; !rc && (known = mb_bounce_provider_at(i)); i++)
+		rc = mb_buf_printf(&what, "%s %s", i ? "," : "", known);
+	if (!rc)
+		rc = mb_buf_puts(&what, ")");
+	rc = rc ? mb_err_set(c->err, MB_ENOMEM, "out of memory")
+	        : rule_error(c, "provider", what.data);
+	mb_buf_free(&what);
+	return rc;
+}
+
 static int rule_parse(const struct rule_ctx *c, const cJSON *obj, struct classify_rule *r)
 {
 	const cJSON *v;
@@ -596,7 +614,10 @@ static int rule_parse(const struct rule_ctx *c, const cJSON *obj, struct classif
 				                "recipient, transient, sender-side, unknown)");
 			has_fault = true;
 		} else if (strcmp(key, "provider") == 0) {
-			rc = rule_string(c, key, v, &r->provider);
+			if (cJSON_IsString(v) && !mb_bounce_provider_known(v->valuestring))
+				rc = provider_error(c, v->valuestring);
+			else
+				rc = rule_string(c, key, v, &r->provider);
 		} else if (strcmp(key, "comment") == 0) {
 			if (!cJSON_IsString(v))
 				rc = rule_error(c, key, "must be a string");
@@ -624,6 +645,7 @@ int mb_rules_load_file(struct mb_rules *rules, const char *path, struct mb_err *
 	struct classify_rule *list = NULL;
 	cJSON *root = NULL;
 	const cJSON *obj;
+	const char *json, *end = NULL;
 	size_t n = 0, total;
 	int rc;
 
@@ -631,8 +653,23 @@ int mb_rules_load_file(struct mb_rules *rules, const char *path, struct mb_err *
 		return mb_err_set(err, MB_ESOFTWARE, "rules: no rule set or path");
 	if ((rc = mb_file_read(path, RULES_FILE_MAX_BYTES, &text, err)))
 		return rc;
-	if (!(root = cJSON_ParseWithLength(text.data ? text.data : "", text.len))) {
-		rc = mb_err_set(err, MB_EDATA, "%s: not valid JSON", path);
+	json = text.data ? text.data : "";
+	root = cJSON_ParseWithLengthOpts(json, text.len, &end, 0);
+	if (!root && !end) {
+		rc = mb_err_set(err, MB_ENOMEM, "out of memory");
+		goto out;
+	}
+	/* past white space: after the array it is allowed, before an error it is not the place */
+	while (end < json + text.len && *end && strchr(" \t\r\n", *end))
+		end++;
+	if (!root || end < json + text.len) {
+		long line, column;
+		size_t at = (size_t)(end - json);
+		mb_text_position(json, text.len, at, &line, &column);
+		rc = mb_err_set(err, MB_EDATA, "%s: line %ld, column %ld: %s", path, line, column,
+		                root             ? "text after the rule array"
+		                : at >= text.len ? "not valid JSON (unexpected end of file)"
+		                                 : "not valid JSON");
 		goto out;
 	}
 	if (!cJSON_IsArray(root)) {

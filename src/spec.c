@@ -300,18 +300,13 @@ static int type_error(const struct load *ld, const char *path, const char *want,
 static int syntax_error(const struct load *ld, const char *json, size_t len, size_t offset,
                         const char *what)
 {
-	long line = 1, column = 1;
+	long line, column;
 	char near[SHOW_BUF], snippet[24];
 	size_t n = 0;
 
 	if (offset > len)
 		offset = len;
-	for (size_t i = 0; i < offset; i++) {
-		if (json[i] == '\n')
-			line++, column = 1;
-		else if (((unsigned char)json[i] & 0xC0) != 0x80)
-			column++;
-	}
+	mb_text_position(json, len, offset, &line, &column);
 	while (n + 1 < sizeof snippet && offset + n < len && json[offset + n] != '\n' &&
 	       json[offset + n] != '\r')
 		n++;
@@ -350,7 +345,7 @@ static int parse_json(const struct load *ld, const char *json, size_t len, cJSON
 			return fail(ld, MB_ENOMEM, NULL, "out of memory while parsing");
 		return syntax_error(ld, json, len, (size_t)(end - json), "invalid JSON");
 	}
-	while (end < json + len && strchr(" \t\r\n", *end))
+	while (end < json + len && *end && strchr(" \t\r\n", *end))
 		end++;
 	if (end < json + len) {
 		cJSON_Delete(root);

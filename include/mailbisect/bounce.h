@@ -58,4 +58,9 @@ void mb_bounce_free(struct mb_bounce *b);
 
 const char *mb_bounce_kind_name(enum mb_bounce_kind k);
 
+/* The formats the reader recognises, the values mb_bounce.provider takes: the i-th name (from
+ * 0), or NULL past the end; and whether name (any case) is one of them. */
+const char *mb_bounce_provider_at(size_t i);
+bool mb_bounce_provider_known(const char *name);
+
 #endif

@@ -24,6 +24,10 @@ int mb_str_printable(struct mb_buf *out, const char *s, size_t len, bool keep_ne
  * is not valid (overlong, surrogate, beyond U+10FFFF, cut short). */
 size_t mb_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp);
 
+/* The line and column (both from 1; columns count UTF-8 characters) of byte offset in s[0..len),
+ * for error messages about a text file. An offset past the end counts as the end. */
+void mb_text_position(const char *s, size_t len, size_t offset, long *line, long *column);
+
 /* Case-insensitive ASCII comparisons. */
 bool mb_str_ieq(const char *a, const char *b);
 bool mb_str_istarts(const char *s, const char *prefix);

@@ -211,3 +211,17 @@ char *mb_str_trim(char *s)
 		memmove(s, start, strlen(start) + 1);
 	return s;
 }
+
+void mb_text_position(const char *s, size_t len, size_t offset, long *line, long *column)
+{
+	*line = 1;
+	*column = 1;
+	if (offset > len)
+		offset = len;
+	for (size_t i = 0; i < offset; i++) {
+		if (s[i] == '\n')
+			++*line, *column = 1;
+		else if (((unsigned char)s[i] & 0xC0) != 0x80)
+			++*column;
+	}
+}

@@ -6,12 +6,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "mailbisect/buf.h"
+#include "mailbisect/bounce.h"
 #include "mailbisect/classify.h"
 #include "mailbisect/file.h"
 #include "mailbisect/str.h"
@@ -424,7 +426,15 @@ static void test_rules_file(void **state)
 	    {"[{\"reason\": \"blocked\", \"fault\": \"ip\"}]", "rule 1: has no condition",
 	     MB_ECONFIG},
 	    {"{\"reason\": \"blocked\"}", "JSON array", MB_EDATA},
-	    {"[{\"reason\": ", "not valid JSON", MB_EDATA},
+	    {"[{\"reason\": ", "line 1, column 13: not valid JSON (unexpected end of file)",
+	     MB_EDATA},
+	    {"[\n  {\"all\": \"x\", \"reason\": \"blocked\",\n   \"fault\": ip}\n]",
+	     "line 3, column 13: not valid JSON", MB_EDATA},
+	    {"[{\"all\": \"x\", \"reason\": \"blocked\", \"fault\": \"ip\"}]\n]",
+	     "line 2, column 1: text after the rule array", MB_EDATA},
+	    {"[{\"provider\": \"exchnage\", \"reason\": \"blocked\", \"fault\": \"ip\"}]",
+	     "rule 1: provider: unknown format \"exchnage\" (one of exchange, office365,",
+	     MB_ECONFIG},
 	};
 	for (size_t i = 0; i < N(bad); i++) {
 		int rc;
@@ -437,6 +447,22 @@ static void test_rules_file(void **state)
 		assert_int_equal(mb_rules_count(rules), builtin + 2);
 	}
 	assert_int_equal(mb_rules_load_file(rules, "/nonexistent/rules.json", &err), MB_ENOINPUT);
+	/* every format the reader names is accepted, in any case */
+	for (size_t i = 0; mb_bounce_provider_at(i); i++) {
+		char json[256], upper[64];
+		size_t k = 0;
+		for (const char *p = mb_bounce_provider_at(i); *p && k + 1 < sizeof upper; p++)
+			upper[k++] = (char)toupper((unsigned char)*p);
+		upper[k] = '\0';
+		snprintf(json, sizeof json,
+		         "[{\"provider\": \"%s\", \"reason\": \"blocked\", \"fault\": \"ip\"}]",
+		         i % 2 ? upper : mb_bounce_provider_at(i));
+		write_file(path, json);
+		if (mb_rules_load_file(rules, path, &err))
+			fail_msg("%s: %s", json, err.message);
+	}
+	assert_true(mb_bounce_provider_known("postfix") && mb_bounce_provider_known("AmazonSES"));
+	assert_false(mb_bounce_provider_known("smtp") || mb_bounce_provider_known(NULL));
 	unlink(path);
 	mb_rules_free(rules);
 	mb_rules_free(NULL);

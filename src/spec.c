@@ -1041,6 +1041,14 @@ static int parse_pool_endpoint(const struct load *ld, const cJSON *obj, const ch
 	if (!rc)
 		rc = parse_tls(ld, obj, parent, &pool->tls);
 	pool->tls_verify = get_bool(obj, &pool_kind, "tls_verify");
+	/* a CA bundle for a relay spoken to in clear text would check nothing: a spec that
+	 * names one means to use TLS */
+	if (!rc && pool->tls == MB_TLS_NONE && cJSON_GetObjectItemCaseSensitive(obj, "ca_file")) {
+		path_join(path, sizeof path, parent, "ca_file", 0);
+		return fail(ld, MB_ECONFIG, path,
+		            "is set but tls is \"none\", so no certificate would be checked; set "
+		            "tls to \"starttls\", or remove ca_file");
+	}
 	return rc ? rc : get_file(ld, obj, "ca_file", parent, &pool->ca_file);
 }
 

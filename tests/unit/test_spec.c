@@ -625,6 +625,11 @@ static void test_bad_values(void **state)
 	     MB_ECONFIG,
 	     "pools.alternate.tls",
 	     "\"ssl\" is not one of none, starttls, implicit"},
+	    {"ca_file without tls",
+	     {{"pools.primary.tls", "\"none\""}, {"pools.primary.ca_file", "\"/etc/ca.pem\""}},
+	     MB_ECONFIG,
+	     "pools.primary.ca_file",
+	     "is set but tls is \"none\", so no certificate would be checked"},
 	    {"host empty",
 	     {{"pools.primary.host", "\"\""}},
 	     MB_ECONFIG,
@@ -1660,8 +1665,9 @@ static void test_schema_agreement(void **state)
 	{
 		char value[64];
 		snprintf(value, sizeof value, "\"%s\"", item->valuestring);
-		struct patch p[1] = {{"pools.primary.tls", value}};
-		expect("schema tls value", p, 1, 0, NULL, NULL);
+		/* the full spec names a CA bundle, which only a TLS pool may */
+		struct patch p[2] = {{"pools.primary.tls", value}, {"pools.primary.ca_file", NULL}};
+		expect("schema tls value", p, 2, 0, NULL, NULL);
 	}
 	cJSON_Delete(root);
 	free(text);

@@ -75,6 +75,30 @@ static int write_message(GMimeMessage *m, struct mb_buf *out)
 	return rc;
 }
 
+/* The recipient the experiment is about: the first failed one refused for a reason the
+ * experiment can take apart (an unknown user or a full mailbox says nothing of content, IP or
+ * domain), else the first failed one, else the first with a permanent failure. NULL when none
+ * has an address with a domain. */
+static const struct mb_bounce_record *record_pick(const struct mb_bounce *b)
+{
+	const struct mb_bounce_record *best = NULL;
+	int best_rank = 0;
+
+	for (size_t i = 0; i < b->n_records; i++) {
+		const struct mb_bounce_record *r = &b->records[i];
+		bool failed = r->action && !strcmp(r->action, "failed");
+		int rank = failed && r->cls.fault != MB_FAULT_RECIPIENT ? 3
+		           : failed                                     ? 2
+		           : r->cls.hard                                ? 1
+		                                                        : 0;
+		if (rank > best_rank && r->recipient && mb_addr_domain(r->recipient)) {
+			best = r;
+			best_rank = rank;
+		}
+	}
+	return best;
+}
+
 int mb_from_bounce_read(const char *name, const char *data, size_t len, struct mb_from_bounce *out,
                         struct mb_err *err)
 {
@@ -88,14 +112,8 @@ int mb_from_bounce_read(const char *name, const char *data, size_t len, struct m
 	memset(out, 0, sizeof *out);
 	if ((rc = mb_bounce_read(NULL, data, len, &b, err)))
 		return mb_err_prefix(err, "%s: ", name);
-	for (size_t i = 0; i < b->n_records && !failed; i++)
-		if (b->records[i].recipient && b->records[i].action &&
-		    !strcmp(b->records[i].action, "failed"))
-			failed = &b->records[i];
-	for (size_t i = 0; i < b->n_records && !failed; i++)
-		if (b->records[i].recipient && b->records[i].cls.hard)
-			failed = &b->records[i];
-	if (!failed || !mb_addr_domain(failed->recipient)) {
+	failed = record_pick(b);
+	if (!failed) {
 		mb_bounce_free(b);
 		return mb_err_set(err, MB_EDATA,
 		                  "%s: no failed recipient found: is this a non-delivery report?",

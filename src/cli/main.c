@@ -49,6 +49,7 @@ struct cli {
 	bool json;
 	bool dry_run;
 	bool quiet;
+	char *temp_message; /* a dry run's returned message, removed when it is done */
 };
 
 enum opt_kind { OPT_FLAG, OPT_VALUE };
@@ -346,6 +347,47 @@ static char *returned_message_path(const struct cli *cli, const char *name)
 	return mb_buf_steal(&path);
 }
 
+/* message in a new file of the temporary directory ($TMPDIR, else /tmp), mode 0600. */
+static int temp_message(const struct mb_buf *message, char **path, struct mb_err *err)
+{
+	const char *dir = getenv("TMPDIR");
+	struct mb_buf name = MB_BUF_INIT;
+	int fd;
+
+	*path = NULL;
+	if (mb_buf_printf(&name, "%s/mailbisect-bounce-XXXXXX", dir && *dir ? dir : "/tmp"))
+		return mb_err_set(err, MB_ENOMEM, "out of memory");
+	if ((fd = mkstemp(name.data)) < 0) {
+		int e = errno;
+		mb_err_set(err, MB_EIO, "%s: cannot create: %s", name.data, strerror(e));
+		mb_buf_free(&name);
+		return err->code;
+	}
+	for (size_t done = 0; done < message->len;) {
+		ssize_t n = write(fd, message->data + done, message->len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int e = n < 0 ? errno : EIO;
+			close(fd);
+			unlink(name.data);
+			mb_err_set(err, MB_EIO, "%s: cannot write: %s", name.data, strerror(e));
+			mb_buf_free(&name);
+			return err->code;
+		}
+		done += (size_t)n;
+	}
+	if (close(fd) != 0) {
+		int e = errno;
+		unlink(name.data);
+		mb_err_set(err, MB_EIO, "%s: cannot write: %s", name.data, strerror(e));
+		mb_buf_free(&name);
+		return err->code;
+	}
+	*path = mb_buf_steal(&name);
+	return 0;
+}
+
 /* run --from-bounce NDR --config ESP: the failing message and the failed recipient from the
  * report, everything else from the config. */
 static int spec_from_bounce(struct cli *cli, struct mb_spec **spec)
@@ -386,6 +428,11 @@ static int spec_from_bounce(struct cli *cli, struct mb_spec **spec)
 		if (!message_path)
 			rc = mb_err_set(&err, MB_ENOINPUT, "%s: cannot open: %s", cli->message,
 			                strerror(errno));
+	} else if (!rc && fb.message.len && cli->dry_run && !cli->save_spec) {
+		/* a dry run keeps nothing: the message lives in a temporary file while it runs */
+		rc = temp_message(&fb.message, &message_path, &err);
+		if (!rc && !(cli->temp_message = strdup(message_path)))
+			rc = mb_err_set(&err, MB_ENOMEM, "out of memory");
 	} else if (!rc && fb.message.len) {
 		message_path = returned_message_path(cli, name.data);
 		char *parent = message_path ? strdup(message_path) : NULL;
@@ -461,6 +508,11 @@ static int cmd_run(struct cli *cli)
 	if (cli->dry_run) {
 		code = dry_run(spec, cli->json);
 		mb_spec_free(spec);
+		if (cli->temp_message) {
+			unlink(cli->temp_message);
+			free(cli->temp_message);
+			cli->temp_message = NULL;
+		}
 		return code;
 	}
 	if ((rc = open_store(cli, STORE_CREATE, &store, &err))) {

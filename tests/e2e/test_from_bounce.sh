@@ -54,6 +54,18 @@ check "dry run: the saved spec is the one shown" \
 check_contains "dry run: the receiver's words as prior evidence" "$(cat "$work/dry.err")" \
   "Part of their network is on our block list (S3150)"
 
+# A dry run without --save-spec keeps nothing: the message lives in a temporary file meanwhile.
+mkdir -p "$work/tmp"
+rc=0
+TMPDIR="$work/tmp" "$MAILBISECT" run --from-bounce "$work/ndrfull.eml" --config "$work/esp.json" \
+  --dry-run --json >"$work/dry2.json" 2>/dev/null || rc=$?
+check "dry run without --save-spec: exit code" "$rc" 0
+check "dry run without --save-spec: the plan was built from the returned message" \
+  "$(jget "$work/dry2.json" 'len(d["plan"]) > 0')" True
+check "dry run without --save-spec: nothing in the state directory" \
+  "$(find "$work/state" -type f 2>/dev/null | wc -l)" 0
+check "dry run without --save-spec: its temporary message is gone" "$(ls -A "$work/tmp" | wc -l)" 0
+
 # 2. The real run from the saved spec's sources: the verdict of the incident.
 rc=0
 "$MAILBISECT" run --from-bounce "$work/ndrfull.eml" --config "$work/esp.json" --json --quiet \

@@ -1211,7 +1211,13 @@ static int parse_identity(const struct load *ld, const cJSON *root, struct mb_sp
 	if (!is_domain(domain, strlen(domain)))
 		return fail(ld, MB_ECONFIG, "domain",
 		            "%s is not a domain name (e.g. victim.example)", show(domain, shown));
-	return dup_string(ld, "domain", domain, &spec->domain);
+	if ((rc = dup_string(ld, "domain", domain, &spec->domain)))
+		return rc;
+	/* one spelling for reports and history: domain names ignore case */
+	for (char *p = spec->domain; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return 0;
 }
 
 static int parse_recipients(const struct load *ld, const cJSON *list, struct mb_spec *spec)

@@ -1419,6 +1419,21 @@ static void check_round_trip(const char *path)
 	mb_spec_free(again);
 }
 
+/* A domain typed in capitals is the same domain: reports and history show one spelling. */
+static void test_domain_case(void **state)
+{
+	struct mb_err err = MB_ERR_INIT;
+	struct mb_spec *spec = NULL;
+	struct patch p[2] = {{"domain", "\"Victim.EXAMPLE\""},
+	                     {"recipients", "[\"Alice@Victim.Example\"]"}};
+	(void)state;
+
+	if (parse_patched(p, 2, &spec, &err))
+		fail_msg("%s", err.message);
+	assert_string_equal(spec->domain, "victim.example");
+	mb_spec_free(spec);
+}
+
 static void test_round_trip(void **state)
 {
 	(void)state;
@@ -1944,6 +1959,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_files, reset_failures),
 	    cmocka_unit_test_setup(test_secrets, reset_failures),
 	    cmocka_unit_test_setup(test_defaults, reset_failures),
+	    cmocka_unit_test_setup(test_domain_case, reset_failures),
 	    cmocka_unit_test_setup(test_round_trip, reset_failures),
 	    cmocka_unit_test_setup(test_experiments, reset_failures),
 	    cmocka_unit_test_setup(test_schema_agreement, reset_failures),

@@ -222,11 +222,12 @@ int mb_report_data_load(struct mb_store *store, int64_t run_id, struct mb_report
 	memset(d, 0, sizeof *d);
 	if ((rc = mb_store_run_get(store, run_id, &d->run, err)))
 		return rc;
-	if ((rc = mb_store_sends_list(store, run_id, &d->sends, &d->n_sends, err)) ||
+	if ((rc = mb_run_status_settle(store, &d->run)) ||
+	    (rc = mb_store_sends_list(store, run_id, &d->sends, &d->n_sends, err)) ||
 	    (rc = mb_run_verdict(store, run_id, &d->verdict, err))) {
 		mb_store_run_row_clear(&d->run);
 		mb_store_send_rows_free(d->sends, d->n_sends);
-		return rc;
+		return rc == MB_ENOMEM ? mb_err_set(err, rc, "out of memory") : rc;
 	}
 	single_link_domain(d);
 	check_confounded(d);

@@ -771,11 +771,44 @@ static int process_identity(long pid, char *out, size_t size)
 	return 0;
 }
 
+/* The live process that carries out run_id, as its "PID:START" in owner (a copy of the
+ * store's record), or false. */
+static bool run_owner_alive(const char *owner)
+{
+	char other[64];
+	long pid;
+	return owner && sscanf(owner, "%ld:", &pid) == 1 &&
+	       process_identity(pid, other, sizeof other) == 0 && strcmp(other, owner) == 0;
+}
+
+int mb_run_status_settle(struct mb_store *store, struct mb_run_row *row)
+{
+	struct mb_err ignored = MB_ERR_INIT;
+	char key[64], *owner = NULL, *status;
+	bool gone;
+
+	if (!row->status || strcmp(row->status, "running") != 0)
+		return 0;
+	snprintf(key, sizeof key, "run.%lld.owner", (long long)row->id);
+	if (mb_store_meta_get(store, key, &owner, &ignored))
+		return 0;
+	/* no owner yet: the run is being set up */
+	gone = owner && !run_owner_alive(owner);
+	free(owner);
+	if (!gone)
+		return 0;
+	if (!(status = mb_strdup("interrupted")))
+		return MB_ENOMEM;
+	free(row->status);
+	row->status = status;
+	return 0;
+}
+
 /* Takes a run for this process: refused while another live process carries it out (a second
  * `resume` beside a running run would send its planned sends twice). */
 static int claim_run(struct run_ctx *c, struct mb_err *err)
 {
-	char key[64], self[64], other[64], *owner = NULL;
+	char key[64], self[64], *owner = NULL;
 	long pid = 0;
 	int rc;
 
@@ -786,7 +819,7 @@ static int claim_run(struct run_ctx *c, struct mb_err *err)
 		return rc;
 	rc = mb_store_meta_get(c->store, key, &owner, err);
 	if (!rc && owner && sscanf(owner, "%ld:", &pid) == 1 && strcmp(owner, self) != 0 &&
-	    process_identity(pid, other, sizeof other) == 0 && strcmp(other, owner) == 0)
+	    run_owner_alive(owner))
 		rc = mb_err_set(err, MB_ETEMP,
 		                "run %lld is being carried out by process %ld; wait for it to end "
 		                "(or stop it) before resuming",

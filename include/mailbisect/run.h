@@ -49,6 +49,11 @@ int mb_run_resume(struct mb_store *store, int64_t run_id, const struct mb_run_op
  * the run; *resolved counts the sends whose outcome changed. */
 int mb_run_collect(struct mb_store *store, int64_t run_id, int *resolved, struct mb_err *err);
 
+/* Settles the status of a stored run as read: a run recorded as running whose process is gone
+ * (killed, or the machine restarted) is interrupted, which `resume` continues. Returns 0 or
+ * MB_ENOMEM; a status that cannot be settled is left as it was. */
+int mb_run_status_settle(struct mb_store *store, struct mb_run_row *row);
+
 /* Infers the verdict of a stored run from its sends. */
 int mb_run_verdict(struct mb_store *store, int64_t run_id, struct mb_verdict *verdict,
                    struct mb_err *err);

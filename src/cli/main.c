@@ -692,6 +692,8 @@ static int cmd_history(struct cli *cli)
 	for (size_t i = 0; i < n; i++) {
 		const struct mb_run_row *r = &runs[i];
 		struct mb_verdict v;
+		/* without memory for it the status stays as recorded */
+		(void)mb_run_status_settle(store, &runs[i]);
 		/* recomputed from the sends, as `show` does: later bounces count */
 		if (mb_run_verdict(store, r->id, &v, &err)) {
 			mb_store_run_rows_free(runs, n);

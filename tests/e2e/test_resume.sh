@@ -52,8 +52,18 @@ rc=0
 check "resume of a run still in progress: exit code 75" "$rc" 75
 check_contains "resume of a run still in progress: says who has it" "$(cat "$work/busy.err")" \
   "is being carried out by process $busy_pid"
-kill -INT "$busy_pid"
+"$MAILBISECT" history --json --db "$work/store2.db" >"$work/busy-history.json" 2>/dev/null || true
+check "history while its process carries the run out: running" \
+  "$(jget "$work/busy-history.json" 'd[0]["status"]')" running
+# Killed outright (no chance to record anything): shown as interrupted, and resumable.
+kill -KILL "$busy_pid"
 wait "$busy_pid" || true
+"$MAILBISECT" history --json --db "$work/store2.db" >"$work/killed-history.json" 2>/dev/null || true
+check "history after its process was killed: interrupted" \
+  "$(jget "$work/killed-history.json" 'd[0]["status"]')" interrupted
+"$MAILBISECT" show 1 --json --db "$work/store2.db" >"$work/killed-show.json" 2>/dev/null || true
+check "show after its process was killed: interrupted" \
+  "$(jget "$work/killed-show.json" 'd["status"]')" interrupted
 check "resume of a run still in progress: no Message-ID went out twice" "$(esp_ids | sort | uniq -d | wc -l)" 0
 
 rc=0

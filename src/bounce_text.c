@@ -282,6 +282,17 @@ enum ascii_kind {
 	ASCII_OTHER, /* anything else: the conversion decides */
 };
 
+/* ISO-8859-1 under the names iconv knows it by. */
+static bool charset_is_latin1(const char *charset)
+{
+	static const char *const names[] = {"iso-8859-1", "iso8859-1",  "iso_8859-1", "latin1",
+	                                    "l1",         "iso-ir-100", "cp819",      "ibm819"};
+	for (size_t i = 0; charset && i < sizeof names / sizeof names[0]; i++)
+		if (g_ascii_strcasecmp(charset, names[i]) == 0)
+			return true;
+	return false;
+}
+
 static enum ascii_kind charset_ascii_kind(const char *charset)
 {
 	static const char *const exact[] = {"us-ascii", "ascii", "utf-8", "utf8"};
@@ -296,6 +307,8 @@ static enum ascii_kind charset_ascii_kind(const char *charset)
 	for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
 		if (g_ascii_strncasecmp(charset, families[i], strlen(families[i])) == 0)
 			return ASCII_KEPT;
+	if (charset_is_latin1(charset))
+		return ASCII_KEPT;
 	for (size_t i = 0; i < sizeof utf7 / sizeof utf7[0]; i++)
 		if (g_ascii_strcasecmp(charset, utf7[i]) == 0)
 			return ASCII_UTF7;
@@ -354,16 +367,6 @@ static bool utf8_kept(const guint8 *s, size_t n)
 			return false;
 	}
 	return true;
-}
-
-static bool charset_is_latin1(const char *charset)
-{
-	static const char *const names[] = {"iso-8859-1", "iso8859-1",  "iso_8859-1", "latin1",
-	                                    "l1",         "iso-ir-100", "cp819",      "ibm819"};
-	for (size_t i = 0; charset && i < sizeof names / sizeof names[0]; i++)
-		if (g_ascii_strcasecmp(charset, names[i]) == 0)
-			return true;
-	return false;
 }
 
 /* ISO-8859-1 to UTF-8 (each byte is the code point of the same number), up to the first NUL

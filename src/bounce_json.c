@@ -6,6 +6,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "mailbisect/limits.h"
 #include "mailbisect/str.h"
 #include "bounce_internal.h"
 
@@ -49,11 +50,15 @@ static char *status_after_code(const char *s)
 	return n >= 5 && s[1] == '.' ? mb_strndup(s, n) : NULL;
 }
 
+/* A record for address in *out; *out stays NULL for an empty address and past the limit of
+ * recipients read (the rest are left out, as a report's are). */
 static int add(struct mb_bounce *b, const char *address, struct mb_bounce_record **out)
 {
 	struct mb_bounce_record *r;
-	if (!address || !*address || !(r = bounce_record_add(b)))
-		return address && *address ? MB_ENOMEM : 0;
+	if (!address || !*address || b->n_records >= MB_MAX_DSN_RECIPIENTS)
+		return 0;
+	if (!(r = bounce_record_add(b)))
+		return MB_ENOMEM;
 	if (!(r->recipient = mb_strdup(address)))
 		return MB_ENOMEM;
 	*out = r;
@@ -69,14 +74,20 @@ static int read_bounce(const cJSON *event, struct mb_bounce *b)
 	{
 		struct mb_bounce_record *r = NULL;
 		const char *diagnostic = untyped(string_of(item, "diagnosticCode"));
-		if ((rc = add(b, string_of(item, "emailAddress"), &r)) || !r)
+		const char *action = string_of(item, "action"), *status = string_of(item, "status");
+		if ((rc = add(b, string_of(item, "emailAddress"), &r)))
+			break;
+		if (!r)
 			continue;
-		r->action = mb_strdup(string_of(item, "action"));
-		r->status = mb_strdup(string_of(item, "status"));
+		r->action = mb_strdup(action);
+		r->status = mb_strdup(status);
 		r->diagnostic = mb_strdup(diagnostic);
 		r->reply_code = reply_code_of(diagnostic);
-		if (!r->diagnostic && diagnostic)
+		if ((!r->diagnostic && diagnostic) || (!r->action && action) ||
+		    (!r->status && status)) {
 			rc = MB_ENOMEM;
+			break;
+		}
 	}
 	b->kind = MB_BOUNCE_DSN;
 	return rc;
@@ -91,10 +102,12 @@ static int read_complaint(const cJSON *event, struct mb_bounce *b)
 	cJSON_ArrayForEach(item, list)
 	{
 		struct mb_bounce_record *r = NULL;
-		if ((rc = add(b, string_of(item, "emailAddress"), &r)) || !r)
-			continue;
-		if (type && !(r->feedback_type = mb_strdup(type)))
+		if ((rc = add(b, string_of(item, "emailAddress"), &r)))
+			break;
+		if (r && type && !(r->feedback_type = mb_strdup(type))) {
 			rc = MB_ENOMEM;
+			break;
+		}
 	}
 	b->kind = MB_BOUNCE_FEEDBACK;
 	return rc;
@@ -109,12 +122,20 @@ static int read_delivery(const cJSON *event, struct mb_bounce *b)
 	cJSON_ArrayForEach(item, list)
 	{
 		struct mb_bounce_record *r = NULL;
-		if (!cJSON_IsString(item) || (rc = add(b, item->valuestring, &r)) || !r)
+		if (!cJSON_IsString(item))
+			continue;
+		if ((rc = add(b, item->valuestring, &r)))
+			break;
+		if (!r)
 			continue;
 		r->action = mb_strdup("delivered");
 		r->reply_code = reply_code_of(response);
 		r->status = status_after_code(response);
 		r->diagnostic = mb_strdup(response);
+		if (!r->action || (!r->diagnostic && response)) {
+			rc = MB_ENOMEM; /* a status that cannot be copied is left out */
+			break;
+		}
 	}
 	b->kind = MB_BOUNCE_DSN;
 	return rc;

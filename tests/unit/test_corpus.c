@@ -482,6 +482,88 @@ static void test_notice_charsets(void **state)
 	}
 }
 
+/* Amazon SES event notifications as an SNS e-mail subscription delivers them (the fields AWS
+ * documents for Bounce, Complaint and Delivery events), bare or in the SNS envelope, and an
+ * event naming more recipients than are read. */
+static void test_ses_events(void **state)
+{
+	static const char head[] = "From: no-reply@sns.amazonaws.com\nSubject: AWS Notification "
+	                           "Message\nContent-Type: text/plain; charset=UTF-8\n\n";
+	static const char bounce[] =
+	    "{\"notificationType\":\"Bounce\",\"bounce\":{\"bounceType\":\"Permanent\","
+	    "\"bouncedRecipients\":[{\"emailAddress\":\"ann@example.com\",\"action\":\"failed\","
+	    "\"status\":\"5.1.1\",\"diagnosticCode\":\"smtp; 550 5.1.1 user unknown\"},"
+	    "{\"emailAddress\":\"bob@example.com\",\"action\":\"failed\",\"status\":\"5.7.1\","
+	    "\"diagnosticCode\":\"smtp; 554 5.7.1 Service unavailable; Client host [192.0.2.9] "
+	    "blocked using zen.spamhaus.org\"}]},"
+	    "\"mail\":{\"messageId\":\"0100018c-ses-id\"}}";
+	static const char complaint[] =
+	    "{\"Type\":\"Notification\",\"Message\":\"{\\\"notificationType\\\":\\\"Complaint\\\","
+	    "\\\"complaint\\\":{\\\"complainedRecipients\\\":[{\\\"emailAddress\\\":"
+	    "\\\"cy@example.com\\\"}],\\\"complaintFeedbackType\\\":\\\"abuse\\\"},"
+	    "\\\"mail\\\":{\\\"messageId\\\":\\\"0100018c-ses-id2\\\"}}\"}";
+	static const char delivery[] =
+	    "{\"notificationType\":\"Delivery\",\"delivery\":{\"recipients\":[\"dee@example.com\"],"
+	    "\"smtpResponse\":\"250 2.6.0 Message received\"},\"mail\":{\"messageId\":\"m3\"}}";
+	struct mb_err err = MB_ERR_INIT;
+	struct mb_buf msg = MB_BUF_INIT;
+	struct mb_bounce *b = NULL;
+	(void)state;
+
+	assert_int_equal(mb_buf_puts(&msg, head) || mb_buf_puts(&msg, bounce), 0);
+	assert_int_equal(mb_bounce_read(NULL, msg.data, msg.len, &b, &err), 0);
+	assert_int_equal(b->kind, MB_BOUNCE_DSN);
+	assert_string_equal(b->provider, "amazonses");
+	assert_string_equal(b->original_message_id, "0100018c-ses-id");
+	assert_int_equal(b->n_records, 2);
+	assert_string_equal(b->records[0].recipient, "ann@example.com");
+	assert_string_equal(b->records[0].diagnostic, "550 5.1.1 user unknown");
+	assert_int_equal(b->records[0].reply_code, 550);
+	assert_string_equal(b->records[0].cls.reason, "userunknown");
+	assert_string_equal(b->records[1].status, "5.7.1");
+	assert_int_equal(b->records[1].cls.fault, MB_FAULT_IP);
+	mb_bounce_free(b);
+
+	mb_buf_reset(&msg);
+	assert_int_equal(mb_buf_puts(&msg, head) || mb_buf_puts(&msg, complaint), 0);
+	assert_int_equal(mb_bounce_read(NULL, msg.data, msg.len, &b, &err), 0);
+	assert_int_equal(b->kind, MB_BOUNCE_FEEDBACK);
+	assert_int_equal(b->n_records, 1);
+	assert_string_equal(b->records[0].recipient, "cy@example.com");
+	assert_string_equal(b->records[0].feedback_type, "abuse");
+	assert_string_equal(b->records[0].cls.reason, "feedback");
+	mb_bounce_free(b);
+
+	mb_buf_reset(&msg);
+	assert_int_equal(mb_buf_puts(&msg, head) || mb_buf_puts(&msg, delivery), 0);
+	assert_int_equal(mb_bounce_read(NULL, msg.data, msg.len, &b, &err), 0);
+	assert_int_equal(b->n_records, 1);
+	assert_string_equal(b->records[0].status, "2.6.0");
+	assert_int_equal(b->records[0].reply_code, 250);
+	assert_string_equal(b->records[0].cls.reason, "delivered");
+	mb_bounce_free(b);
+
+	/* 600 recipients: the first MB_MAX_DSN_RECIPIENTS are read, the rest left out */
+	mb_buf_reset(&msg);
+	msg.cap = 1 << 20;
+	assert_int_equal(mb_buf_puts(&msg, head) ||
+	                     mb_buf_puts(&msg, "{\"notificationType\":\"Bounce\",\"bounce\":"
+	                                       "{\"bouncedRecipients\":["),
+	                 0);
+	for (int i = 0; i < 600; i++)
+		assert_int_equal(mb_buf_printf(&msg,
+		                               "%s{\"emailAddress\":\"u%d@example.com\",\"action\":"
+		                               "\"failed\",\"status\":\"5.1.1\"}",
+		                               i ? "," : "", i),
+		                 0);
+	assert_int_equal(mb_buf_puts(&msg, "]}}"), 0);
+	assert_int_equal(mb_bounce_read(NULL, msg.data, msg.len, &b, &err), 0);
+	assert_int_equal(b->n_records, MB_MAX_DSN_RECIPIENTS);
+	assert_string_equal(b->records[MB_MAX_DSN_RECIPIENTS - 1].recipient, "u499@example.com");
+	mb_bounce_free(b);
+	mb_buf_free(&msg);
+}
+
 /* A reply read by the rules of the provider behind the recipient's domain, and a Sendmail
  * transcript whose session lines come before each recipient's result line. */
 static void test_documented_decisions(void **state)
@@ -528,7 +610,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_hostile_input),   cmocka_unit_test(test_kinds),
 	    cmocka_unit_test(test_notice_charsets), cmocka_unit_test(test_documented_decisions),
-	    cmocka_unit_test(test_corpus_accuracy),
+	    cmocka_unit_test(test_ses_events),      cmocka_unit_test(test_corpus_accuracy),
 	};
 	corpus_dir = argc > 1 ? argv[1] : getenv("MB_CORPUS_DIR");
 	if (!corpus_dir || !*corpus_dir)

@@ -388,6 +388,15 @@ static int temp_message(const struct mb_buf *message, char **path, struct mb_err
 	return 0;
 }
 
+static void temp_message_remove(struct cli *cli)
+{
+	if (cli->temp_message) {
+		unlink(cli->temp_message);
+		free(cli->temp_message);
+		cli->temp_message = NULL;
+	}
+}
+
 /* run --from-bounce NDR --config ESP: the failing message and the failed recipient from the
  * report, everything else from the config. */
 static int spec_from_bounce(struct cli *cli, struct mb_spec **spec)
@@ -489,8 +498,10 @@ static int cmd_run(struct cli *cli)
 		if (!cli->config)
 			return usage_error("%s needs --config ESP.json (pools, mailbox, limits)",
 			                   "--from-bounce");
-		if ((code = spec_from_bounce(cli, &spec)) != 0)
+		if ((code = spec_from_bounce(cli, &spec)) != 0) {
+			temp_message_remove(cli);
 			return code;
+		}
 		if (cli->dry_run && !cli->json) {
 			char *text = NULL;
 			if (!mb_spec_to_json(spec, &text))
@@ -508,11 +519,7 @@ static int cmd_run(struct cli *cli)
 	if (cli->dry_run) {
 		code = dry_run(spec, cli->json);
 		mb_spec_free(spec);
-		if (cli->temp_message) {
-			unlink(cli->temp_message);
-			free(cli->temp_message);
-			cli->temp_message = NULL;
-		}
+		temp_message_remove(cli);
 		return code;
 	}
 	if ((rc = open_store(cli, STORE_CREATE, &store, &err))) {

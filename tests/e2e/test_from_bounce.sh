@@ -100,9 +100,10 @@ check "relative --message: resolved from the working directory" \
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["domain"]="other.example"; json.dump(d, open(sys.argv[2],"w"))' \
   "$work/esp.json" "$work/bad-esp.json"
 rc=0
-"$MAILBISECT" run --from-bounce "$work/ndrfull.eml" --config "$work/bad-esp.json" --dry-run \
-  >/dev/null 2>"$work/badcfg.err" || rc=$?
+TMPDIR="$work/tmp" "$MAILBISECT" run --from-bounce "$work/ndrfull.eml" --config "$work/bad-esp.json" \
+  --dry-run >/dev/null 2>"$work/badcfg.err" || rc=$?
 check "config with domain: exit code 65" "$rc" 65
+check "config with domain: the dry run's temporary message is gone" "$(ls -A "$work/tmp" | wc -l)" 0
 check_contains "config with domain: names the field" "$(cat "$work/badcfg.err")" \
   "bad-esp.json: domain: comes from the bounce"
 rc=0

@@ -8,7 +8,8 @@
 
 /* Reads the whole file (path "-" is stdin) into out (appended). Files over max_bytes are
  * refused with MB_EDATA; missing or unreadable ones, and anything but a regular file (a
- * directory, a FIFO, a device: never waited on), give MB_ENOINPUT. The message names path. */
+ * directory, a FIFO, a device: never waited on), give MB_ENOINPUT. The message names path.
+ * On failure out is as it was (freed when it held nothing). */
 int mb_file_read(const char *path, size_t max_bytes, struct mb_buf *out, struct mb_err *err);
 
 /* Reads a secret: the file must be a regular file not readable by group or others

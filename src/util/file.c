@@ -3,6 +3,8 @@
 #include "mailbisect/limits.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,14 +44,21 @@ static int open_regular(const char *path, int *out, struct mb_err *err)
 	return 0;
 }
 
-int mb_file_read(const char *path, size_t max_bytes, struct mb_buf *out, struct mb_err *err)
+static int file_read(const char *path, size_t max_bytes, struct mb_buf *out, struct mb_err *err)
 {
 	char chunk[65536];
 	int fd = STDIN_FILENO, rc;
 	size_t total = 0;
+	struct stat st;
 
 	if (strcmp(path, "-") != 0 && (rc = open_regular(path, &fd, err)) != 0)
 		return rc;
+	/* a file already over the limit is refused without reading it */
+	if (fd != STDIN_FILENO && fstat(fd, &st) == 0 && (uintmax_t)st.st_size > max_bytes) {
+		close(fd);
+		return mb_err_set(err, MB_EDATA, "%s: larger than the limit of %zu bytes", path,
+		                  max_bytes);
+	}
 	for (;;) {
 		ssize_t n = read(fd, chunk, sizeof chunk);
 		if (n < 0 && errno == EINTR)
@@ -74,6 +83,21 @@ int mb_file_read(const char *path, size_t max_bytes, struct mb_buf *out, struct 
 	if (fd != STDIN_FILENO)
 		close(fd);
 	return mb_buf_terminate(out) ? mb_err_set(err, MB_ENOMEM, "%s: out of memory", path) : 0;
+}
+
+int mb_file_read(const char *path, size_t max_bytes, struct mb_buf *out, struct mb_err *err)
+{
+	size_t start = out->len;
+	bool had_data = out->data != NULL;
+	int rc = file_read(path, max_bytes, out, err);
+
+	if (rc && !had_data) { /* nothing of a failed read stays with the caller */
+		mb_buf_free(out);
+	} else if (rc) {
+		out->len = start;
+		out->data[start] = '\0';
+	}
+	return rc;
 }
 
 int mb_file_read_secret(const char *path, char **out, struct mb_err *err)

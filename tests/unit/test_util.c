@@ -170,6 +170,16 @@ static void test_read_not_regular(void **state)
 		assert_int_equal(mb_file_read(path, 1024, &b, &err), 0);
 		assert_string_equal(b.data, "hello\n");
 		mb_buf_free(&b);
+		/* over the limit: refused, and the buffer is as it was (nothing to free when it
+		 * held nothing, its text kept when it held some) */
+		assert_int_equal(mb_file_read(path, 5, &b, &err), MB_EDATA);
+		assert_non_null(strstr(err.message, "larger than the limit of 5 bytes"));
+		assert_null(b.data);
+		assert_int_equal(mb_buf_puts(&b, "kept"), 0);
+		assert_int_equal(mb_file_read(path, 5, &b, &err), MB_EDATA);
+		assert_string_equal(b.data, "kept");
+		assert_int_equal(b.len, 4);
+		mb_buf_free(&b);
 		unlink(path);
 	}
 	snprintf(path, sizeof path, "%s/fifo", dir);

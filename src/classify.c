@@ -529,6 +529,8 @@ static int rule_fragments(const struct rule_ctx *c, const char *key, const cJSON
 	}
 	if (!cJSON_IsArray(v))
 		return rule_error(c, key, "must be a string or an array of strings");
+	if (cJSON_GetArraySize(v) == 0) /* it would check nothing, and match every reply */
+		return rule_error(c, key, "must name at least one fragment");
 	if ((size_t)cJSON_GetArraySize(v) > n_slots) {
 		snprintf(what, sizeof what, "at most %zu fragments", n_slots);
 		return rule_error(c, key, what);
@@ -671,6 +673,20 @@ int mb_rules_load_file(struct mb_rules *rules, const char *path, struct mb_err *
 		                : at >= text.len ? "not valid JSON (unexpected end of file)"
 		                                 : "not valid JSON");
 		goto out;
+	}
+	{
+		/* rule text is C strings: a NUL would cut a fragment short, silently */
+		const char *nul = memchr(json, '\0', text.len);
+		size_t at = nul ? (size_t)(nul - json) : 0;
+		if (nul || mb_json_escaped_nul(json, text.len, &at) >= 0) {
+			long line, column;
+			mb_text_position(json, text.len, at, &line, &column);
+			rc = mb_err_set(err, MB_EDATA,
+			                "%s: line %ld, column %ld: %s, which no rule can hold",
+			                path, line, column,
+			                nul ? "a NUL byte" : "an escaped NUL character (\\u0000)");
+			goto out;
+		}
 	}
 	if (!cJSON_IsArray(root)) {
 		rc = mb_err_set(err, MB_EDATA, "%s: must be a JSON array of rule objects", path);

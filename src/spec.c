@@ -410,30 +410,7 @@ static int find_inline_password(const struct load *ld, const cJSON *item, const 
 
 /* ---- Escaped NUL characters (MB_EDATA) ----------------------------------------------------- */
 
-/* Index, in document order with keys counted, of the first string whose JSON text holds an
- * escaped NUL (\u0000), or -1. cJSON keeps only the text before it, so that
- * "victim.example\u0000.evil.com" would be read as victim.example. json is valid JSON. */
-static long escaped_nul_string(const char *json, size_t len)
-{
-	long index = -1;
-
-	for (size_t i = 0; i < len; i++) {
-		if (json[i] != '"')
-			continue;
-		index++;
-		for (i++; i < len && json[i] != '"'; i++) {
-			if (json[i] != '\\' || i + 1 >= len)
-				continue;
-			if (json[i + 1] == 'u' && i + 5 < len &&
-			    memcmp(json + i + 2, "0000", 4) == 0)
-				return index;
-			i++; /* the escaped character: an escaped quote does not end the string */
-		}
-	}
-	return -1;
-}
-
-/* The path of the string escaped_nul_string counted as *index (keys before their values). */
+/* The path of the string mb_json_escaped_nul counted as *index (keys before their values). */
 static bool string_path(const cJSON *item, const struct crumb *up, long *index, char *out,
                         size_t size)
 {
@@ -456,7 +433,7 @@ static bool string_path(const cJSON *item, const struct crumb *up, long *index, 
 static int refuse_escaped_nul(const struct load *ld, const char *json, size_t len,
                               const cJSON *root)
 {
-	long index = escaped_nul_string(json, len);
+	long index = mb_json_escaped_nul(json, len, NULL);
 	char path[PATH_BUF];
 
 	if (index < 0)

@@ -28,6 +28,12 @@ size_t mb_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp);
  * for error messages about a text file. An offset past the end counts as the end. */
 void mb_text_position(const char *s, size_t len, size_t offset, long *line, long *column);
 
+/* In valid JSON text, the index (in document order, keys counted) of the first string that
+ * holds an escaped NUL (\u0000), or -1; *offset (when not NULL) gets the escape's byte offset.
+ * cJSON keeps only the text before such a NUL, so "victim.example\u0000.evil.com" would be
+ * read as victim.example: loaders refuse it. */
+long mb_json_escaped_nul(const char *json, size_t len, size_t *offset);
+
 /* Case-insensitive ASCII comparisons. */
 bool mb_str_ieq(const char *a, const char *b);
 bool mb_str_istarts(const char *s, const char *prefix);

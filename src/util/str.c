@@ -225,3 +225,26 @@ void mb_text_position(const char *s, size_t len, size_t offset, long *line, long
 			++*column;
 	}
 }
+
+long mb_json_escaped_nul(const char *json, size_t len, size_t *offset)
+{
+	long index = -1;
+
+	for (size_t i = 0; i < len; i++) {
+		if (json[i] != '"')
+			continue;
+		index++;
+		for (i++; i < len && json[i] != '"'; i++) {
+			if (json[i] != '\\' || i + 1 >= len)
+				continue;
+			if (json[i + 1] == 'u' && i + 5 < len &&
+			    memcmp(json + i + 2, "0000", 4) == 0) {
+				if (offset)
+					*offset = i;
+				return index;
+			}
+			i++; /* the escaped character: an escaped quote does not end the string */
+		}
+	}
+	return -1;
+}

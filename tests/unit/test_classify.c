@@ -432,6 +432,11 @@ static void test_rules_file(void **state)
 	     "line 3, column 13: not valid JSON", MB_EDATA},
 	    {"[{\"all\": \"x\", \"reason\": \"blocked\", \"fault\": \"ip\"}]\n]",
 	     "line 2, column 1: text after the rule array", MB_EDATA},
+	    {"[{\"all\": [], \"reason\": \"blocked\", \"fault\": \"ip\"}]",
+	     "rule 1: all: must name at least one fragment", MB_ECONFIG},
+	    {"[{\"all\": \"a\\u0000b\", \"reason\": \"blocked\", \"fault\": \"ip\"}]",
+	     "line 1, column 12: an escaped NUL character (\\u0000), which no rule can hold",
+	     MB_EDATA},
 	    {"[{\"provider\": \"exchnage\", \"reason\": \"blocked\", \"fault\": \"ip\"}]",
 	     "rule 1: provider: unknown format \"exchnage\" (one of exchange, office365,",
 	     MB_ECONFIG},
@@ -444,6 +449,18 @@ static void test_rules_file(void **state)
 		    !strstr(err.message, bad[i].want))
 			fail_msg("%s: got %d \"%s\", want %d \"%s\"", bad[i].json, rc, err.message,
 			         bad[i].code, bad[i].want);
+		assert_int_equal(mb_rules_count(rules), builtin + 2);
+	}
+	{ /* a raw NUL byte inside a fragment */
+		static const char raw[] = "[{\"all\": \"a\0b\", \"reason\": \"blocked\", "
+		                          "\"fault\": \"ip\"}]";
+		FILE *f = fopen(path, "w");
+		assert_non_null(f);
+		assert_int_equal(fwrite(raw, 1, sizeof raw - 1, f), sizeof raw - 1);
+		assert_int_equal(fclose(f), 0);
+		assert_int_equal(mb_rules_load_file(rules, path, &err), MB_EDATA);
+		if (!strstr(err.message, "line 1, column 12: a NUL byte"))
+			fail_msg("raw NUL: \"%s\"", err.message);
 		assert_int_equal(mb_rules_count(rules), builtin + 2);
 	}
 	assert_int_equal(mb_rules_load_file(rules, "/nonexistent/rules.json", &err), MB_ENOINPUT);

@@ -556,6 +556,22 @@ static int rule_string(const struct rule_ctx *c, const char *key, const cJSON *v
 	return 0;
 }
 
+/* An unknown reason, with the vocabulary. */
+static int reason_error(const struct rule_ctx *c)
+{
+	struct mb_buf what = MB_BUF_INIT;
+	int rc = mb_buf_puts(&what, "unknown reason (one of");
+
+	for (size_t i = 0; !rc && i < sizeof known_reasons / sizeof known_reasons[0]; i++)
+		rc = mb_buf_printf(&what, "%s %s", i ? "," : "", known_reasons[i]);
+	if (!rc)
+		rc = mb_buf_puts(&what, ")");
+	rc = rc ? mb_err_set(c->err, MB_ENOMEM, "out of memory")
+	        : rule_error(c, "reason", what.data);
+	mb_buf_free(&what);
+	return rc;
+}
+
 /* An unknown provider, with the names the reader gives bounce formats. */
 static int provider_error(const struct rule_ctx *c, const char *name)
 {
@@ -607,7 +623,7 @@ static int rule_parse(const struct rule_ctx *c, const cJSON *obj, struct classif
 			rc = rule_fragments(c, key, v, r->none, CLASSIFY_MAX_NONE);
 		} else if (strcmp(key, "reason") == 0) {
 			if (!cJSON_IsString(v) || !(r->reason = reason_static(v->valuestring)))
-				rc = rule_error(c, key, "unknown reason");
+				rc = reason_error(c);
 			has_reason = true;
 		} else if (strcmp(key, "fault") == 0) {
 			if (!cJSON_IsString(v) || mb_fault_from_name(v->valuestring, &r->fault))

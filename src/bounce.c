@@ -64,8 +64,10 @@ static char *steal(char **p)
 struct mb_bounce_record *bounce_record_add(struct mb_bounce *b)
 {
 	struct mb_bounce_record *list;
-	if (b->n_records >= MB_MAX_DSN_RECIPIENTS)
+	if (b->n_records >= MB_MAX_DSN_RECIPIENTS) {
+		b->truncated = true;
 		return NULL;
+	}
 	list = realloc(b->records, (b->n_records + 1) * sizeof *list);
 	if (!list)
 		return NULL;
@@ -86,6 +88,7 @@ static int take_dsn(struct mb_dsn *dsn, struct mb_bounce *b, struct bounce_conte
 	b->message_id = steal(&dsn->message_id);
 	if (!dsn->is_report)
 		return 0;
+	b->truncated = dsn->truncated;
 	for (size_t i = 0; i < dsn->n_recipients; i++) {
 		struct mb_dsn_recipient *d = &dsn->recipients[i];
 		struct mb_bounce_record *r = bounce_record_add(b);

@@ -24,7 +24,8 @@ struct bounce_context {
 	size_t n_received;
 };
 
-/* A new zeroed record at the end of b's list; NULL when out of memory or at the limit. */
+/* A new zeroed record at the end of b's list; NULL when out of memory, or at the limit of
+ * MB_MAX_DSN_RECIPIENTS records, which sets b->truncated. */
 struct mb_bounce_record *bounce_record_add(struct mb_bounce *b);
 
 /* mb_dsn_parse (dsn.c) that also hands over the message GMime built from data, so that the

@@ -55,10 +55,10 @@ static char *status_after_code(const char *s)
 static int add(struct mb_bounce *b, const char *address, struct mb_bounce_record **out)
 {
 	struct mb_bounce_record *r;
-	if (!address || !*address || b->n_records >= MB_MAX_DSN_RECIPIENTS)
+	if (!address || !*address)
 		return 0;
 	if (!(r = bounce_record_add(b)))
-		return MB_ENOMEM;
+		return b->truncated ? 0 : MB_ENOMEM;
 	if (!(r->recipient = mb_strdup(address)))
 		return MB_ENOMEM;
 	*out = r;

@@ -17,10 +17,12 @@
 #define NOTICE_MAX_LINES 4000
 #define BLOCK_MAX_LINES  60 /* lines of text kept about one recipient */
 #define ADDRESS_MAX      320
-#define MAX_CANDIDATES   64
-#define MAX_EXCLUDED     8
-#define HEADER_CACHE     24   /* header values remembered per reader */
-#define HEADER_ARENA     4096 /* bytes of plain header values kept by a reader */
+/* addresses a notice may name: every recipient a report may list, and a few others (the
+ * sender, the postmaster) */
+#define MAX_CANDIDATES (MB_MAX_DSN_RECIPIENTS + 16)
+#define MAX_EXCLUDED   8
+#define HEADER_CACHE   24   /* header values remembered per reader */
+#define HEADER_ARENA   4096 /* bytes of plain header values kept by a reader */
 
 /* ---- Formats: a name for the bounce's origin, from markers of its header or text ----------- */
 
@@ -397,7 +399,7 @@ static bool charset_is_utf8(const char *charset)
  * and ISO-2022-JP: ASCII that does not shift), valid UTF-8 labelled so, or ISO-8859-1, as
  * GMime's conversion would give it but without opening a converter for it (most notices are
  * such). Returns 1 when out has it, 0 when the part needs the conversion, or MB_ENOMEM. */
-static int part_text_ascii(GMimeObject *obj, struct mb_buf *out)
+static int part_text_ascii(GMimeObject *obj, size_t max, struct mb_buf *out)
 {
 	GMimeContentType *ct = g_mime_object_get_content_type(obj);
 	struct mb_buf bytes = MB_BUF_INIT;
@@ -416,16 +418,14 @@ static int part_text_ascii(GMimeObject *obj, struct mb_buf *out)
 	if ((rc = bounce_part_bytes(GMIME_PART(obj), SIZE_MAX, &bytes)))
 		return rc;
 	n = bytes.len;
-	keep = n > NOTICE_MAX_BYTES ? NOTICE_MAX_BYTES : n;
+	keep = n > max ? max : n;
 	ascii = kind == ASCII_KEPT ? all_ascii((const guint8 *)bytes.data, n)
 	                           : shift_free((const guint8 *)bytes.data, n, kind);
 	if (!ascii && charset_is_utf8(charset) && utf8_kept((const guint8 *)bytes.data, n)) {
 		/* no NUL in it: GMime's string would hold all of it */
 		rc = mb_buf_append(out, bytes.data, keep) ? MB_ENOMEM : 1;
 	} else if (!ascii && charset_is_latin1(charset)) {
-		rc = latin1_to_utf8((const guint8 *)bytes.data, n, NOTICE_MAX_BYTES, out)
-		         ? MB_ENOMEM
-		         : 1;
+		rc = latin1_to_utf8((const guint8 *)bytes.data, n, max, out) ? MB_ENOMEM : 1;
 	} else if (ascii) {
 		if (keep && (nul = memchr(bytes.data, '\0', keep)))
 			keep = (size_t)(nul -
@@ -437,18 +437,18 @@ static int part_text_ascii(GMimeObject *obj, struct mb_buf *out)
 }
 
 /* Decoded text of a part (charset converted to UTF-8 where GMime knows it). */
-static int part_text(GMimeObject *obj, struct mb_buf *out)
+static int part_text(GMimeObject *obj, size_t max, struct mb_buf *out)
 {
 	char *text;
 	int rc = 0;
 
 	if (!obj || !GMIME_IS_TEXT_PART(obj))
 		return 0;
-	if ((rc = part_text_ascii(obj, out)))
+	if ((rc = part_text_ascii(obj, max, out)))
 		return rc < 0 ? rc : 0;
 	text = g_mime_text_part_get_text(GMIME_TEXT_PART(obj));
 	if (text)
-		rc = mb_buf_append(out, text, strnlen(text, NOTICE_MAX_BYTES));
+		rc = mb_buf_append(out, text, strnlen(text, max));
 	g_free(text);
 	return rc;
 }
@@ -686,8 +686,9 @@ struct reader {
 	size_t n_excluded;
 	char self[MAX_EXCLUDED][ADDRESS_MAX + 1];
 	size_t n_self;
-	struct candidate cand[MAX_CANDIDATES];
-	size_t n_cand;
+	struct candidate *cand; /* grown as addresses are found */
+	size_t n_cand, alloc_cand;
+	bool cand_full; /* MAX_CANDIDATES reached: later addresses were not looked at */
 	const char *subject;
 	char from[ADDRESS_MAX + 1];
 	char *lower; /* the notice text in ASCII lower case (NULs were made spaces), or NULL */
@@ -709,7 +710,9 @@ static struct reader *reader_new(void)
 	if (!r)
 		return NULL;
 	r->nt = (struct notice){MB_BUF_INIT, NULL, 0};
-	r->n_excluded = r->n_self = r->n_cand = 0;
+	r->n_excluded = r->n_self = r->n_cand = r->alloc_cand = 0;
+	r->cand = NULL;
+	r->cand_full = false;
 	r->subject = NULL;
 	r->from[0] = '\0';
 	r->lower = NULL;
@@ -814,7 +817,8 @@ static bool starts_line(const struct line *l, size_t a)
 	return false;
 }
 
-static void candidates_find(struct reader *r)
+/* Returns 0 or MB_ENOMEM. */
+static int candidates_find(struct reader *r)
 {
 	for (size_t li = 0; li < r->nt.n; li++) {
 		const struct line *l = &r->nt.lines[li];
@@ -839,8 +843,18 @@ static void candidates_find(struct reader *r)
 				}
 				continue;
 			}
-			if (r->n_cand == MAX_CANDIDATES)
-				return;
+			if (r->n_cand == MAX_CANDIDATES) {
+				r->cand_full = true;
+				return 0;
+			}
+			if (r->n_cand == r->alloc_cand) {
+				size_t alloc = r->alloc_cand ? r->alloc_cand * 2 : 8;
+				struct candidate *list = realloc(r->cand, alloc * sizeof *list);
+				if (!list)
+					return MB_ENOMEM;
+				r->cand = list;
+				r->alloc_cand = alloc;
+			}
 			memcpy(r->cand[k].address, l->s + a, b - a);
 			r->cand[k].address[b - a] = '\0';
 			r->cand[k].line = li;
@@ -849,6 +863,7 @@ static void candidates_find(struct reader *r)
 			r->n_cand++;
 		}
 	}
+	return 0;
 }
 
 static const struct candidate *candidate_of(const struct reader *r, const char *address)
@@ -1239,7 +1254,7 @@ static int add_recipient(struct mb_bounce *b, const char *address, size_t n,
 		if (b->records[i].recipient && address_equal(address, n, b->records[i].recipient))
 			return 0;
 	if (!(rec = bounce_record_add(b)))
-		return MB_ENOMEM;
+		return b->truncated ? 0 : MB_ENOMEM;
 	if (!(rec->recipient = mb_strndup(address, n)))
 		return MB_ENOMEM;
 	*out = rec;
@@ -1429,22 +1444,45 @@ static int notice_load(struct parts *p, GMimeMessage *m, const char *data, size_
 
 	nt->text.cap = NOTICE_MAX_BYTES + 1024;
 	if (p->plain)
-		rc = part_text(p->plain, &nt->text);
+		rc = part_text(p->plain, NOTICE_MAX_BYTES, &nt->text);
 	if (!rc && nt->text.len < 16 && p->html) {
 		struct mb_buf html = MB_BUF_INIT;
 		mb_buf_reset(&nt->text);
-		if (!(rc = part_text(p->html, &html)) && html.data)
+		if (!(rc = part_text(p->html, NOTICE_MAX_BYTES, &html)) && html.data)
 			rc = html_to_text(html.data, html.len, &nt->text);
 		mb_buf_free(&html);
 	}
 	if (!rc && !nt->text.len && body && GMIME_IS_PART(body) && !p->feedback)
-		rc = part_text(body, &nt->text);
+		rc = part_text(body, NOTICE_MAX_BYTES, &nt->text);
 	if (!rc && !nt->text.len && body && GMIME_IS_MULTIPART(body) && !p->feedback &&
 	    !p->returned && !p->returned_headers)
 		rc = raw_body(data, len, &nt->text);
 	if (!rc)
 		rc = mb_buf_terminate(&nt->text);
 	return rc ? rc : notice_lines(nt);
+}
+
+/* An event notification in JSON (Amazon SES): read from the notice text, or, when the text
+ * was cut at NOTICE_MAX_BYTES, from the whole part it came from (an event naming thousands of
+ * recipients is larger). Returns 0 or MB_ENOMEM. */
+static int json_read(struct parts *p, GMimeMessage *m, const struct notice *nt, struct mb_bounce *b)
+{
+	GMimeObject *body = g_mime_message_get_mime_part(m);
+	GMimeObject *from = p->plain ? p->plain : body && GMIME_IS_PART(body) ? body : NULL;
+	struct mb_buf whole = MB_BUF_INIT;
+	size_t i = 0;
+	int rc;
+
+	while (i < nt->text.len && isspace((unsigned char)nt->text.data[i]))
+		i++;
+	if (i == nt->text.len || nt->text.data[i] != '{')
+		return 0;
+	if (nt->text.len < NOTICE_MAX_BYTES || !from)
+		return bounce_read_json(nt->text.data, nt->text.len, b);
+	if (!(rc = part_text(from, MB_MAX_MESSAGE_BYTES, &whole)) && whole.data)
+		rc = bounce_read_json(whole.data, whole.len, b);
+	mb_buf_free(&whole);
+	return rc;
 }
 
 /* Records for the recipients a text notification names. */
@@ -1469,6 +1507,8 @@ static int ndr_read(struct reader *r, struct parts *p, GMimeMessage *m, struct m
 			rc = add_recipient(b, r->cand[i].address, strlen(r->cand[i].address), &rec);
 		}
 	}
+	if (!rc && b->n_records && r->cand_full)
+		b->truncated = true; /* the notice named more addresses than were looked at */
 	if (!rc && !b->n_records && p->returned)
 		rc = add_recipient_list(b, header(r, p->returned, "To"), true);
 	if (!rc && !b->n_records && r->nt.n) {
@@ -1636,7 +1676,8 @@ int bounce_read_text(GMimeMessage *m, const char *data, size_t len, struct mb_bo
 			exclude(r, a);
 		}
 	}
-	candidates_find(r);
+	if ((rc = candidates_find(r)))
+		goto out;
 	provider_find(m, r, b);
 	if (p.feedback || (b->kind == MB_BOUNCE_NONE && (type = header(r, m, "Content-Type")) &&
 	                   mb_str_icontains(type, strlen(type), "feedback-report"))) {
@@ -1645,7 +1686,7 @@ int bounce_read_text(GMimeMessage *m, const char *data, size_t len, struct mb_bo
 		goto out;
 	}
 	if (b->kind == MB_BOUNCE_NONE && r->nt.text.data &&
-	    ((rc = bounce_read_json(r->nt.text.data, r->nt.text.len, b)) || b->n_records))
+	    ((rc = json_read(&p, m, &r->nt, b)) || b->n_records))
 		goto out;
 	if (b->kind == MB_BOUNCE_NONE && is_autoreply(r, m) && !looks_like_bounce(m, r)) {
 		struct mb_bounce_record *rec;
@@ -1668,6 +1709,7 @@ int bounce_read_text(GMimeMessage *m, const char *data, size_t len, struct mb_bo
 out:
 	notice_free(&r->nt);
 	free(r->lower);
+	free(r->cand);
 	free(r);
 	return rc;
 }

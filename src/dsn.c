@@ -399,6 +399,7 @@ struct status_reader {
 	size_t n, alloc;
 	struct mb_dsn_recipient cur;
 	size_t cur_group;
+	bool truncated; /* a recipient past MB_MAX_DSN_RECIPIENTS was left out */
 };
 
 /* A whole mailbox address: a local part, '@', a domain. A source route
@@ -422,6 +423,7 @@ static int reader_push(struct status_reader *r)
 	    !(cur->final_recipient = strdup(cur->original_recipient)))
 		return MB_ENOMEM;
 	if (!cur->final_recipient || r->n >= MB_MAX_DSN_RECIPIENTS) {
+		r->truncated |= cur->final_recipient != NULL;
 		recipient_clear(cur);
 		return 0;
 	}
@@ -526,6 +528,7 @@ static void reader_take(struct status_reader *r, struct mb_dsn *dsn)
 	dsn->reporting_mta = r->reporting_mta;
 	dsn->recipients = r->list;
 	dsn->n_recipients = r->n;
+	dsn->truncated = r->truncated;
 	r->envid = r->reporting_mta = NULL;
 	r->list = NULL;
 	r->n = r->alloc = 0;

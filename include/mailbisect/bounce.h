@@ -46,6 +46,8 @@ struct mb_bounce {
 	char *message_id;          /* the bounce's own Message-ID */
 	struct mb_bounce_record *records;
 	size_t n_records;
+	bool truncated; /* it named more recipients than MB_MAX_DSN_RECIPIENTS: the rest are left
+	                 * out */
 };
 
 /* Reads one message (LF, CRLF or CR line ends). rules may be NULL for the built-in rule set.

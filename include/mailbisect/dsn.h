@@ -32,6 +32,7 @@ struct mb_dsn {
 	char *message_id;          /* the DSN's own Message-ID */
 	struct mb_dsn_recipient *recipients;
 	size_t n_recipients;
+	bool truncated; /* more recipients than MB_MAX_DSN_RECIPIENTS: the rest left out */
 };
 
 /* Parses one message (any line endings). Returns 0 (also for non-DSNs), MB_ENOMEM, or

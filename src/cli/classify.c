@@ -173,7 +173,7 @@ static int classify_message(const struct cli_classify *opts, const struct mb_rul
 	}
 	/* the reader stops at a fixed number of recipients per bounce: say so, never drop
 	 * records silently */
-	if (b->n_records >= MB_MAX_DSN_RECIPIENTS) {
+	if (b->truncated) {
 		if (msg->in_mbox)
 			fprintf(stderr,
 			        "mailbisect: %s#%zu: only the first %d recipients are read\n",

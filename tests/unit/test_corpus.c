@@ -516,6 +516,7 @@ static void test_ses_events(void **state)
 	assert_string_equal(b->provider, "amazonses");
 	assert_string_equal(b->original_message_id, "0100018c-ses-id");
 	assert_int_equal(b->n_records, 2);
+	assert_false(b->truncated);
 	assert_string_equal(b->records[0].recipient, "ann@example.com");
 	assert_string_equal(b->records[0].diagnostic, "550 5.1.1 user unknown");
 	assert_int_equal(b->records[0].reply_code, 550);
@@ -543,14 +544,15 @@ static void test_ses_events(void **state)
 	assert_string_equal(b->records[0].cls.reason, "delivered");
 	mb_bounce_free(b);
 
-	/* 600 recipients: the first MB_MAX_DSN_RECIPIENTS are read, the rest left out */
+	/* 4000 recipients, a notice larger than the text read of other notices: the first
+	 * MB_MAX_DSN_RECIPIENTS are read, the rest left out (and said to be) */
 	mb_buf_reset(&msg);
 	msg.cap = 1 << 20;
 	assert_int_equal(mb_buf_puts(&msg, head) ||
 	                     mb_buf_puts(&msg, "{\"notificationType\":\"Bounce\",\"bounce\":"
 	                                       "{\"bouncedRecipients\":["),
 	                 0);
-	for (int i = 0; i < 600; i++)
+	for (int i = 0; i < 4000; i++)
 		assert_int_equal(mb_buf_printf(&msg,
 		                               "%s{\"emailAddress\":\"u%d@example.com\",\"action\":"
 		                               "\"failed\",\"status\":\"5.1.1\"}",
@@ -559,8 +561,80 @@ static void test_ses_events(void **state)
 	assert_int_equal(mb_buf_puts(&msg, "]}}"), 0);
 	assert_int_equal(mb_bounce_read(NULL, msg.data, msg.len, &b, &err), 0);
 	assert_int_equal(b->n_records, MB_MAX_DSN_RECIPIENTS);
+	assert_true(b->truncated);
 	assert_string_equal(b->records[MB_MAX_DSN_RECIPIENTS - 1].recipient, "u499@example.com");
 	mb_bounce_free(b);
+	mb_buf_free(&msg);
+}
+
+/* A plain-text notice (qmail) naming n recipients, or a delivery report listing n. */
+static void many_recipients(struct mb_buf *msg, int n, bool report)
+{
+	mb_buf_reset(msg);
+	msg->cap = 1 << 22;
+	if (report)
+		assert_int_equal(
+		    mb_buf_puts(msg,
+		                "From: MAILER-DAEMON@mx.example.org\nSubject: Undelivered Mail\n"
+		                "Content-Type: multipart/report; report-type=delivery-status; "
+		                "boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\nFailed.\n\n"
+		                "--b\nContent-Type: message/delivery-status\n\n"
+		                "Reporting-MTA: dns; mx.example.org\n"),
+		    0);
+	else
+		assert_int_equal(
+		    mb_buf_puts(msg,
+		                "From: MAILER-DAEMON@mx.example.org\nSubject: failure notice\n\n"
+		                "Hi. This is the qmail-send program at mx.example.org.\n\n"),
+		    0);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(
+		    report
+		        ? mb_buf_printf(
+		              msg,
+		              "\nFinal-Recipient: rfc822; u%d@example.com\nAction: failed\n"
+		              "Status: 5.1.1\n",
+		              i)
+		        : mb_buf_printf(msg,
+		                        "<u%d@example.com>:\n192.0.2.1 does not like recipient.\n"
+		                        "Remote host said: 550 5.1.1 user unknown\n\n",
+		                        i),
+		    0);
+	if (report)
+		assert_int_equal(mb_buf_puts(msg, "\n--b--\n"), 0);
+}
+
+/* Every recipient up to the limit is read, from a report or a plain notice, and a bounce
+ * naming more says so (truncated) instead of dropping the rest silently. */
+static void test_recipient_limit(void **state)
+{
+	static const struct {
+		int n;
+		bool report;
+	} cases[] = {{65, false},
+	             {MB_MAX_DSN_RECIPIENTS, false},
+	             {MB_MAX_DSN_RECIPIENTS + 1, false},
+	             {MB_MAX_DSN_RECIPIENTS, true},
+	             {MB_MAX_DSN_RECIPIENTS + 1, true}};
+	struct mb_err err = MB_ERR_INIT;
+	struct mb_buf msg = MB_BUF_INIT;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct mb_bounce *b = NULL;
+		int n = cases[i].n, want = n > MB_MAX_DSN_RECIPIENTS ? MB_MAX_DSN_RECIPIENTS : n;
+		char last[64];
+		many_recipients(&msg, n, cases[i].report);
+		if (mb_bounce_read(NULL, msg.data, msg.len, &b, &err))
+			fail_msg("case %zu: %s", i, err.message);
+		if ((int)b->n_records != want || b->truncated != (n > MB_MAX_DSN_RECIPIENTS))
+			fail_msg("case %zu (%d recipients, %s): %zu records, truncated %d", i, n,
+			         cases[i].report ? "report" : "notice", b->n_records, b->truncated);
+		snprintf(last, sizeof last, "u%d@example.com", want - 1);
+		assert_string_equal(b->records[want - 1].recipient, last);
+		assert_string_equal(b->records[want - 1].cls.reason, "userunknown");
+		mb_bounce_free(b);
+	}
 	mb_buf_free(&msg);
 }
 
@@ -610,7 +684,8 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_hostile_input),   cmocka_unit_test(test_kinds),
 	    cmocka_unit_test(test_notice_charsets), cmocka_unit_test(test_documented_decisions),
-	    cmocka_unit_test(test_ses_events),      cmocka_unit_test(test_corpus_accuracy),
+	    cmocka_unit_test(test_ses_events),      cmocka_unit_test(test_recipient_limit),
+	    cmocka_unit_test(test_corpus_accuracy),
 	};
 	corpus_dir = argc > 1 ? argv[1] : getenv("MB_CORPUS_DIR");
 	if (!corpus_dir || !*corpus_dir)

@@ -240,9 +240,11 @@ static int fill(struct mb_mailfile *mf, struct mb_err *err)
 		mf->in_len -= mf->in_pos;
 		mf->in_pos = 0;
 	}
-	do
-		n = read(mf->fd, mf->in + mf->in_len, INPUT_SIZE - mf->in_len);
-	while (n < 0 && errno == EINTR);
+	n = read(mf->fd, mf->in + mf->in_len, INPUT_SIZE - mf->in_len);
+	/* only a signal with a handler interrupts a read (a regular file's never is): the
+	 * command's stop signals, so a wait on a pipe or FIFO ends here */
+	if (n < 0 && errno == EINTR)
+		return mb_err_set(err, MB_ETEMP, "%s: reading interrupted", mf->file);
 	if (n < 0)
 		return mb_err_set(err, MB_ENOINPUT, "%s: read error: %s", mf->file,
 		                  strerror(errno));

@@ -187,6 +187,11 @@ static int classify_message(const struct cli_classify *opts, const struct mb_rul
 	return rc;
 }
 
+static bool stopped(const struct cli_classify *opts)
+{
+	return opts->interrupted && *opts->interrupted;
+}
+
 static int classify_path(const struct cli_classify *opts, const struct mb_rules *rules,
                          const char *path, struct tally *t, struct mb_err *err)
 {
@@ -198,11 +203,15 @@ static int classify_path(const struct cli_classify *opts, const struct mb_rules 
 		count_error(t, err);
 		return 0;
 	}
-	while ((rc = mb_mailfile_next(mf, &msg, err)) != 0) {
-		if (rc < 0)
-			count_error(t, err);
-		else if ((rc = classify_message(opts, rules, &msg, t, err)))
+	while (!stopped(opts)) {
+		if ((rc = mb_mailfile_next(mf, &msg, err)) == 0)
 			break;
+		if (rc < 0) { /* this message is lost, the rest of the file still read */
+			count_error(t, err);
+			rc = 0;
+		} else if ((rc = classify_message(opts, rules, &msg, t, err))) {
+			break; /* standard output failed */
+		}
 	}
 	mb_mailfile_close(mf);
 	return rc;
@@ -230,7 +239,7 @@ static int classify_files(const struct cli_classify *opts, const struct mb_rules
 		paths = standard_input;
 		n_paths = 1;
 	}
-	for (size_t i = 0; i < n_paths && !rc; i++)
+	for (size_t i = 0; i < n_paths && !rc && !stopped(opts); i++)
 		rc = classify_path(opts, rules, paths[i], &t, &err);
 	if (!rc && fflush(stdout) != 0)
 		rc = mb_err_set(&err, MB_EIO, "cannot write to standard output");
@@ -239,10 +248,11 @@ static int classify_files(const struct cli_classify *opts, const struct mb_rules
 	if (!opts->quiet)
 		fprintf(stderr,
 		        "mailbisect: messages %zu, bounces %zu (records %zu), not bounces %zu, "
-		        "errors %zu\n",
+		        "errors %zu%s\n",
 		        t.messages, t.bounces, t.records, t.not_bounces,
-		        t.noinput + t.data + t.other);
-	return batch_exit_code(&t);
+		        t.noinput + t.data + t.other, stopped(opts) ? "; interrupted" : "");
+	/* an interrupted batch read only part of its input: not a success */
+	return stopped(opts) ? EX_TEMPFAIL : batch_exit_code(&t);
 }
 
 int cli_classify(const struct cli_classify *opts)

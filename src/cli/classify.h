@@ -13,7 +13,8 @@ struct cli_classify {
 	const char *reply; /* --reply TEXT, or NULL */
 	const char *stage; /* --stage NAME, or NULL */
 	bool json;
-	bool quiet; /* no summary on stderr */
+	bool quiet;                      /* no summary on stderr */
+	const volatile int *interrupted; /* set by SIGINT/SIGTERM: stop after the message read */
 };
 
 /* Runs the command; returns the process exit code (README.md, "mailbisect classify"). */

@@ -794,6 +794,7 @@ static int cmd_classify(struct cli *cli)
 	    .stage = cli->stage,
 	    .json = cli->json,
 	    .quiet = cli->quiet,
+	    .interrupted = &interrupted,
 	};
 	return cli_classify(&opts);
 }

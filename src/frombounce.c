@@ -78,7 +78,7 @@ static int write_message(GMimeMessage *m, struct mb_buf *out)
 /* The recipient the experiment is about: the first failed one refused for a reason the
  * experiment can take apart (an unknown user or a full mailbox says nothing of content, IP or
  * domain), else the first failed one, else the first with a permanent failure. NULL when none
- * has an address with a domain. */
+ * has an address whose domain is a host name. */
 static const struct mb_bounce_record *record_pick(const struct mb_bounce *b)
 {
 	const struct mb_bounce_record *best = NULL;
@@ -91,7 +91,8 @@ static const struct mb_bounce_record *record_pick(const struct mb_bounce *b)
 		           : failed                                     ? 2
 		           : r->cls.hard                                ? 1
 		                                                        : 0;
-		if (rank > best_rank && r->recipient && mb_addr_domain(r->recipient)) {
+		const char *domain = r->recipient ? mb_addr_domain(r->recipient) : NULL;
+		if (rank > best_rank && domain && mb_domain_valid(domain, strlen(domain))) {
 			best = r;
 			best_rank = rank;
 		}

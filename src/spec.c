@@ -22,8 +22,6 @@
 #define NUMBER_BUF       32   /* a JSON number quoted in a message */
 #define MAX_LABEL_LEN    64   /* experiment and pool names */
 #define MAX_HOST_LEN     255  /* host and helo */
-#define MAX_DOMAIN_LEN   253  /* RFC 1035 */
-#define MAX_LABEL_PART   63   /* one DNS label */
 #define MAX_ADDRESS_LEN  254  /* RFC 5321 path */
 #define MAX_LOCAL_LEN    64   /* RFC 5321 local part */
 #define MAX_POOL_HEADERS 50   /* extra headers per pool */
@@ -653,29 +651,6 @@ static bool is_alnum(char c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-/* A DNS name with at least two labels: letters, digits, inner hyphens. */
-static bool is_domain(const char *s, size_t n)
-{
-	size_t label = 0, labels = 1;
-
-	if (n < 1 || n > MAX_DOMAIN_LEN)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '.') {
-			if (label == 0 || s[i - 1] == '-')
-				return false;
-			label = 0;
-			labels++;
-			continue;
-		}
-		if (!is_alnum(s[i]) && !(s[i] == '-' && label > 0))
-			return false;
-		if (++label > MAX_LABEL_PART)
-			return false;
-	}
-	return label > 0 && s[n - 1] != '-' && labels >= 2;
-}
-
 /* A dot-atom local part (RFC 5322) without the routing characters % and ! and without braces;
  * with placeholder_ok, "{send}" counts as part of an atom. */
 static bool is_local_part(const char *s, size_t n, bool placeholder_ok)
@@ -710,7 +685,7 @@ static bool is_plain_address(const char *s, bool placeholder_ok)
 	if (!mb_addr_valid(s) || !at || strchr(at + 1, '@') || strlen(s) > MAX_ADDRESS_LEN)
 		return false;
 	return is_local_part(s, (size_t)(at - s), placeholder_ok) &&
-	       is_domain(at + 1, strlen(at + 1));
+	       mb_domain_valid(at + 1, strlen(at + 1));
 }
 
 static bool is_env_name(const char *s)
@@ -1185,7 +1160,7 @@ static int parse_identity(const struct load *ld, const cJSON *root, struct mb_sp
 		                  &spec->message_path);
 	if (rc)
 		return rc;
-	if (!is_domain(domain, strlen(domain)))
+	if (!mb_domain_valid(domain, strlen(domain)))
 		return fail(ld, MB_ECONFIG, "domain",
 		            "%s is not a domain name (e.g. victim.example)", show(domain, shown));
 	if ((rc = dup_string(ld, "domain", domain, &spec->domain)))

@@ -40,6 +40,10 @@ bool mb_str_istarts(const char *s, const char *prefix);
 /* Case-insensitive search of needle in s[0..len); returns pointer or NULL. */
 const char *mb_str_icontains(const char *s, size_t len, const char *needle);
 
+/* A host name of at least two labels: letters, digits and inner hyphens, at most 63 bytes a
+ * label and 253 in all (RFC 1035), no trailing dot. s[0..n). */
+bool mb_domain_valid(const char *s, size_t n);
+
 /* Domain part of an address (after the last '@', without a trailing '>'), or NULL. Borrowed. */
 const char *mb_addr_domain(const char *addr);
 /* True when the address's domain equals domain (case-insensitive). */

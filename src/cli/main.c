@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -408,6 +409,23 @@ static int spec_from_bounce(struct cli *cli, struct mb_spec **spec)
 	int rc;
 
 	*spec = NULL;
+	if (cli->save_spec) { /* its folder must be there: nothing is made in a mistyped path */
+		char *folder = strdup(cli->save_spec), *end = folder ? strrchr(folder, '/') : NULL;
+		struct stat st;
+		if (end)
+			end[end == folder ? 1 : 0] = '\0';
+		rc = !folder                                              ? MB_ENOMEM
+		     : end && (stat(folder, &st) || !S_ISDIR(st.st_mode)) ? MB_EIO
+		                                                          : 0;
+		if (rc == MB_EIO)
+			mb_err_set(&err, rc, "--save-spec %s: the folder %s does not exist",
+			           cli->save_spec, folder);
+		else if (rc)
+			mb_err_set(&err, rc, "out of memory");
+		free(folder);
+		if (rc)
+			return fail(&err);
+	}
 	if ((rc = mb_file_read(cli->from_bounce, MB_MAX_MESSAGE_BYTES, &ndr, &err)))
 		return fail(&err);
 	rc = mb_from_bounce_read(cli->from_bounce, ndr.data, ndr.len, &fb, &err);
@@ -432,8 +450,7 @@ static int spec_from_bounce(struct cli *cli, struct mb_spec **spec)
 		name.data[name.len = 64] = '\0';
 	if (!rc && cli->message) {
 		/* relative to where the command runs, not to the config's folder */
-		message_path =
-		    cli->message[0] == '/' ? strdup(cli->message) : realpath(cli->message, NULL);
+		message_path = realpath(cli->message, NULL);
 		if (!message_path)
 			rc = mb_err_set(&err, MB_ENOINPUT, "%s: cannot open: %s", cli->message,
 			                strerror(errno));
@@ -449,7 +466,8 @@ static int spec_from_bounce(struct cli *cli, struct mb_spec **spec)
 			*slash = '\0';
 		if (!message_path || !parent)
 			rc = mb_err_set(&err, MB_ENOMEM, "out of memory");
-		else if (!(rc = mb_file_mkdirs(parent, &err)))
+		/* the state directory is made when missing; --save-spec's folder must exist */
+		else if (!(rc = cli->save_spec ? 0 : mb_file_mkdirs(parent, &err)))
 			rc = mb_file_write_atomic(message_path, fb.message.data, fb.message.len,
 			                          &err);
 		free(parent);

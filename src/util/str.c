@@ -248,3 +248,27 @@ long mb_json_escaped_nul(const char *json, size_t len, size_t *offset)
 	}
 	return -1;
 }
+
+bool mb_domain_valid(const char *s, size_t n)
+{
+	size_t label = 0, labels = 1;
+
+	if (n < 1 || n > 253)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '.') {
+			if (label == 0 || s[i - 1] == '-')
+				return false;
+			label = 0;
+			labels++;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) &&
+		    !(c == '-' && label > 0))
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	return label > 0 && s[n - 1] != '-' && labels >= 2;
+}

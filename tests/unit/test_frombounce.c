@@ -108,6 +108,17 @@ static void test_no_failed_recipient(void **state)
 	assert_int_equal(mb_from_bounce_read("note.eml", note, sizeof note - 1, &fb, &err),
 	                 MB_EDATA);
 	assert_non_null(strstr(err.message, "note.eml: no failed recipient found"));
+
+	/* a recipient whose domain is no host name is no affected domain */
+	{
+		static const char *const odd[] = {"alice@../../etc|5.1.1|550 5.1.1 user unknown"};
+		char ndr[4096];
+		int len = report(ndr, sizeof ndr, odd, 1);
+		assert_true(len > 0);
+		assert_int_equal(mb_from_bounce_read("odd.eml", ndr, (size_t)len, &fb, &err),
+		                 MB_EDATA);
+		assert_non_null(strstr(err.message, "odd.eml: no failed recipient found"));
+	}
 }
 
 int main(void)

@@ -200,6 +200,11 @@ static int store_open(struct mb_store **out, const char *path, bool create, stru
 		return mb_err_set(err, MB_ENOINPUT, "no store at %s: %s", path,
 		                  errno == ENOENT ? "a run creates it; check the --db path"
 		                                  : strerror(errno));
+	if (!create && S_ISDIR(st.st_mode))
+		return mb_err_set(err, MB_ENOINPUT,
+		                  "%s: is a directory, not a store; check the --db path", path);
+	if (!create && S_ISREG(st.st_mode) && st.st_size == 0)
+		return mb_err_set(err, MB_EDATA, "%s: an empty file, not a mailbisect store", path);
 	if (create && (rc = ensure_parent_dir(path, err)))
 		return rc;
 	store = calloc(1, sizeof *store);
@@ -217,6 +222,9 @@ static int store_open(struct mb_store **out, const char *path, bool create, stru
 	}
 	sqlite3_busy_timeout(store->db, 5000);
 	rc = exec_sql(store, "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;", err);
+	if (rc && sqlite3_errcode(store->db) == SQLITE_NOTADB)
+		rc = mb_err_set(err, MB_EDATA,
+		                "%s: not a mailbisect store (not an SQLite database)", path);
 	if (!rc)
 		rc = check_schema(store, err);
 	if (rc) {

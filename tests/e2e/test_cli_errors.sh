@@ -119,6 +119,13 @@ for cmd in "show 1" "collect 1" "resume 1" "ticket 1" "history"; do
   expect "$cmd with a missing store" 66 "no store at $work/typo/s.db" -- $cmd --db "$work/typo/s.db"
 done
 check "no store was created" "$([ -e "$work/typo" ] && echo created || echo none)" none
+# ... nor write a store into an empty file, or take another file or a folder for one.
+: >"$work/empty.db"
+expect "history of an empty file" 65 "empty.db: an empty file, not a mailbisect store" -- history --db "$work/empty.db"
+check "the empty file stays empty" "$(wc -c <"$work/empty.db")" 0
+printf 'not a database at all, just text\n%.0s' $(seq 200) >"$work/text.db"
+expect "history of a text file" 65 "text.db: not a mailbisect store" -- history --db "$work/text.db"
+expect "history of a folder" 66 "is a directory, not a store" -- history --db "$work"
 expect "show of a run not in the store" 66 "no run 999" -- show 999 --db "$work/s.db"
 # A long bad argument is not echoed whole.
 long=$(printf 'x%.0s' $(seq 5000))

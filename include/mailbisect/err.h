@@ -3,6 +3,8 @@
 #ifndef MAILBISECT_ERR_H
 #define MAILBISECT_ERR_H
 
+#include <stdio.h>
+
 #include <stddef.h>
 
 /* Error classes; each maps to one sysexits code at the CLI edge (mb_err_exit_code). */
@@ -40,6 +42,10 @@ int mb_err_set(struct mb_err *err, int code, const char *fmt, ...)
 
 /* Prefixes the existing message with more context ("spec.json: " + message). */
 int mb_err_prefix(struct mb_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Writes "mailbisect: MESSAGE" and a line end to out, the message made printable (control
+ * characters, such as a terminal escape in a file name, as \xNN). */
+void mb_err_print(FILE *out, const struct mb_err *err);
 
 /* sysexits code for an MB_E code (0 for MB_OK). */
 int mb_err_exit_code(int code);

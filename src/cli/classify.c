@@ -54,13 +54,13 @@ static int fail(const struct mb_err *err)
 {
 	if (err->code == MB_EIO)
 		return EX_IOERR;
-	fprintf(stderr, "mailbisect: %s\n", err->message);
+	mb_err_print(stderr, err);
 	return mb_err_exit_code(err->code);
 }
 
 static void count_error(struct tally *t, const struct mb_err *err)
 {
-	fprintf(stderr, "mailbisect: %s\n", err->message);
+	mb_err_print(stderr, err);
 	if (err->code == MB_ENOINPUT) {
 		t->noinput++;
 	} else if (err->code == MB_EDATA) {

@@ -146,7 +146,7 @@ static void usage(FILE *out)
 
 static int fail(const struct mb_err *err)
 {
-	fprintf(stderr, "mailbisect: %s\n", err->message);
+	mb_err_print(stderr, err);
 	return mb_err_exit_code(err->code);
 }
 

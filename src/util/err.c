@@ -7,6 +7,9 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "mailbisect/buf.h"
+#include "mailbisect/str.h"
+
 static const struct {
 	int code;
 	int exit_code;
@@ -75,4 +78,17 @@ const char *mb_err_class(int code)
 		if (error_classes[i].code == code)
 			return error_classes[i].name;
 	return "software";
+}
+
+void mb_err_print(FILE *out, const struct mb_err *err)
+{
+	struct mb_buf shown = MB_BUF_INIT;
+	const char *text = err->message;
+
+	if (!mb_str_printable(&shown, err->message, strnlen(err->message, sizeof err->message),
+	                      false) &&
+	    !mb_buf_terminate(&shown))
+		text = shown.data;
+	fprintf(out, "mailbisect: %s\n", text);
+	mb_buf_free(&shown);
 }

@@ -269,6 +269,13 @@ run classify "$work/many.eml"
 check "exactly 500 recipients: all read, no limit line" \
   "$(wc -l <"$work/out") $(grep -c 'only the first' "$work/err" || true)" "500 0"
 
+# A file name holding a terminal escape is shown escaped on stderr, never sent to the terminal.
+odd="$work/$(printf 'bad\033[31mname').eml"
+: >"$odd"
+run classify "$odd"
+check_contains "escape in a file name: shown as \\x1B" "$(cat "$work/err")" 'bad\x1B[31mname.eml: empty file'
+check "escape in a file name: no ESC byte on stderr" "$(tr -dc '\033' <"$work/err" | wc -c)" 0
+
 # Ctrl-C (SIGINT) stops a batch, also one waiting on a FIFO whose writer says no more: the
 # summary says so and the exit code is 75 (not a success: part of the input was not read).
 mkfifo "$work/fifo"

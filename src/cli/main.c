@@ -140,8 +140,19 @@ static void usage(FILE *out)
 	      "  69 service unavailable, 70 internal error, 74 I/O error, 75 experiment\n"
 	      "  incomplete, 76 protocol error, 77 permission denied, 78 configuration error\n"
 	      "  (classify: 0 every input read, 65 a message could not be read,\n"
-	      "  66 an input missing or unreadable; the other inputs are still read)\n",
+	      "  66 an input missing or unreadable; the other inputs are still read;\n"
+	      "  75 interrupted)\n",
 	      out);
+}
+
+/* mailbisect COMMAND --help: that command's forms. */
+static void command_usage(const char *name)
+{
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (!strcmp(commands[i].name, name))
+			printf("usage: mailbisect %s\n      %s\n", commands[i].usage,
+			       commands[i].help);
+	puts("(mailbisect --help lists every command, option and exit code)");
 }
 
 static int fail(const struct mb_err *err)
@@ -212,6 +223,9 @@ static int parse_args(int argc, char **argv, const struct command_def *command, 
 			if (!argv[i][0])
 				return usage_error("option %s needs a value, got an empty one",
 				                   opt->name);
+			/* one value: a second would silently win over the first */
+			if (*(const char **)((char *)cli + opt->offset))
+				return usage_error("option %s given twice", opt->name);
 			*(const char **)((char *)cli + opt->offset) = argv[i];
 		}
 	}
@@ -851,7 +865,13 @@ static int dispatch(int argc, char **argv)
 	cli.command = argv[1];
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		if (!strcmp(argv[1], commands[i].name)) {
-			int rc = parse_args(argc, argv, &commands[i], &cli);
+			int rc;
+			for (int k = 2; k < argc; k++)
+				if (!strcmp(argv[k], "--help") || !strcmp(argv[k], "-h")) {
+					command_usage(argv[1]);
+					return 0;
+				}
+			rc = parse_args(argc, argv, &commands[i], &cli);
 			return rc ? rc : commands[i].fn(&cli);
 		}
 	return usage_error("unknown command %s", argv[1]);

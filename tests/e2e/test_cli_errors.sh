@@ -41,6 +41,13 @@ expect_soon() {
 expect "no arguments" 64 "usage" -- 
 expect "unknown command" 64 "unknown command frobnicate" -- frobnicate
 expect "unknown option" 64 "unknown option --frob" -- run x.json --frob
+expect "an option given twice" 64 "option --db given twice" -- history --db a.db --db b.db
+rc=0
+"$MAILBISECT" classify --help >"$work/out" 2>"$work/err" || rc=$?
+check "command --help: exit code" "$rc" 0
+check_contains "command --help: that command's forms" "$(cat "$work/out")" \
+  "usage: mailbisect classify --reply TEXT [--stage STAGE] [--rules FILE] [--json]"
+check "command --help: only that command" "$(grep -c '^usage: ' "$work/out")" 2
 expect "missing spec" 66 "$work/none.json" -- run "$work/none.json"
 printf '{"name": "t",\n "domain": }' >"$work/syntax.json"
 expect "JSON syntax" 65 "syntax.json" -- run "$work/syntax.json"

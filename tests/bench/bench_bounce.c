@@ -473,7 +473,11 @@ int main(int argc, char **argv)
 		t = run_mailbisect(&c, rules, passes, round == 0, &full);
 		full.seconds = full.seconds < 0 || t < full.seconds ? t : full.seconds;
 	}
-	double peak_mb = peak_rss_mb(RUSAGE_SELF); /* before the child, which is counted apart */
+	/* before the child, which is counted apart; the kernel's high-water mark is updated
+	 * lazily (it can trail a later reading of the current RSS), so the readings count too */
+	double peak_mb = peak_rss_mb(RUSAGE_SELF);
+	peak_mb = full.rss_n_mb > peak_mb ? full.rss_n_mb : peak_mb;
+	peak_mb = full.rss_4n_mb > peak_mb ? full.rss_4n_mb : peak_mb;
 	if (o.sisimai)
 		run_sisimai(&c, passes, &sisimai);
 	else

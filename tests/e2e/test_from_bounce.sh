@@ -37,7 +37,16 @@ send_refused ndrhdrs HDRS
 derive_spec demo-s3150.json "$work/esp.json" \
   '{"name": null, "message": null, "domain": null, "recipients": null}'
 
-# 1. Dry run: the spec it would run, and the message taken out of the report.
+# 1. Dry run: the spec it would run, and the message taken out of the report. --save-spec's
+# folder must exist: a mistyped path creates nothing.
+rc=0
+"$MAILBISECT" run --from-bounce "$work/ndrfull.eml" --config "$work/esp.json" --dry-run \
+  --save-spec "$work/saved/spec.json" >/dev/null 2>"$work/nofolder.err" || rc=$?
+check "save-spec into a missing folder: exit code 74" "$rc" 74
+check_contains "save-spec into a missing folder: says so" "$(cat "$work/nofolder.err")" \
+  "the folder $work/saved does not exist"
+check "save-spec into a missing folder: nothing created" "$([ -e "$work/saved" ] && echo yes || echo no)" no
+mkdir "$work/saved"
 rc=0
 "$MAILBISECT" run --from-bounce "$work/ndrfull.eml" --config "$work/esp.json" --dry-run --json \
   --save-spec "$work/saved/spec.json" >"$work/dry.json" 2>"$work/dry.err" || rc=$?

@@ -365,42 +365,39 @@ static char *returned_message_path(const struct cli *cli, const char *name)
 /* message in a new file of the temporary directory ($TMPDIR, else /tmp), mode 0600. */
 static int temp_message(const struct mb_buf *message, char **path, struct mb_err *err)
 {
-	const char *dir = getenv("TMPDIR");
+	const char *dir = getenv("TMPDIR"), *what = "create";
 	struct mb_buf name = MB_BUF_INIT;
-	int fd;
+	int fd, e;
 
 	*path = NULL;
 	if (mb_buf_printf(&name, "%s/mailbisect-bounce-XXXXXX", dir && *dir ? dir : "/tmp"))
 		return mb_err_set(err, MB_ENOMEM, "out of memory");
-	if ((fd = mkstemp(name.data)) < 0) {
-		int e = errno;
-		mb_err_set(err, MB_EIO, "%s: cannot create: %s", name.data, strerror(e));
-		mb_buf_free(&name);
-		return err->code;
-	}
+	if ((fd = mkstemp(name.data)) < 0)
+		goto failed;
+	what = "write";
 	for (size_t done = 0; done < message->len;) {
 		ssize_t n = write(fd, message->data + done, message->len - done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			int e = n < 0 ? errno : EIO;
+			e = n < 0 ? errno : EIO;
 			close(fd);
-			unlink(name.data);
-			mb_err_set(err, MB_EIO, "%s: cannot write: %s", name.data, strerror(e));
-			mb_buf_free(&name);
-			return err->code;
+			errno = e;
+			goto failed;
 		}
 		done += (size_t)n;
 	}
-	if (close(fd) != 0) {
-		int e = errno;
-		unlink(name.data);
-		mb_err_set(err, MB_EIO, "%s: cannot write: %s", name.data, strerror(e));
-		mb_buf_free(&name);
-		return err->code;
-	}
+	if (close(fd) != 0)
+		goto failed;
 	*path = mb_buf_steal(&name);
 	return 0;
+failed:
+	e = errno;
+	if (fd >= 0)
+		unlink(name.data);
+	mb_err_set(err, MB_EIO, "%s: cannot %s: %s", name.data, what, strerror(e));
+	mb_buf_free(&name);
+	return MB_EIO;
 }
 
 static void temp_message_remove(struct cli *cli)

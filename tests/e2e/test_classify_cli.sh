@@ -234,7 +234,9 @@ run classify --reply
 check "--reply without text: 64" "$rc" 64
 
 # More recipients than the reader takes from one report: said on stderr, never silently.
-python3 - "$work/many.eml" 600 <<'PY'
+# many_report FILE N: a delivery report listing N failed recipients
+many_report() {
+  python3 - "$1" "$2" <<'PY'
 import sys
 groups = "".join("Final-Recipient: rfc822; u%d@victim.example\nAction: failed\nStatus: 5.1.1\n"
                  "Diagnostic-Code: smtp; 550 5.1.1 User unknown\n\n" % i
@@ -247,24 +249,14 @@ open(sys.argv[1], "w").write(
     "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example\n\n"
     + groups + "--b--\n")
 PY
+}
+many_report "$work/many.eml" 600
 run classify "$work/many.eml"
 check "600 recipients: exit code" "$rc" 0
 check_contains "600 recipients: the limit is said" "$(cat "$work/err")" \
   "many.eml: only the first 500 recipients are read"
 check "600 recipients: 500 records" "$(wc -l <"$work/out")" 500
-python3 - "$work/many.eml" 500 <<'PY'
-import sys
-groups = "".join("Final-Recipient: rfc822; u%d@victim.example\nAction: failed\nStatus: 5.1.1\n"
-                 "Diagnostic-Code: smtp; 550 5.1.1 User unknown\n\n" % i
-                 for i in range(int(sys.argv[2])))
-open(sys.argv[1], "w").write(
-    "From: MAILER-DAEMON@mx.example\nTo: bounces@sender.example\n"
-    "Subject: Undelivered Mail Returned to Sender\nMIME-Version: 1.0\n"
-    "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n"
-    "--b\nContent-Type: text/plain\n\nThe mail could not be delivered.\n\n"
-    "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example\n\n"
-    + groups + "--b--\n")
-PY
+many_report "$work/many.eml" 500
 run classify "$work/many.eml"
 check "exactly 500 recipients: all read, no limit line" \
   "$(wc -l <"$work/out") $(grep -c 'only the first' "$work/err" || true)" "500 0"

@@ -292,7 +292,11 @@ static void print_untrusted(FILE *out, const char *text, const char *indent)
 static void print_send(FILE *out, const struct mb_send_row *r)
 {
 	const char *text = r->diagnostic ? r->diagnostic : NULL;
-	fprintf(out, "  #%-3d %-15s %-10s %-15s", r->seq, r->variant, r->pool,
+	bool more = (r->stage != MB_STAGE_UNKNOWN && r->state != MB_STATE_ACCEPTED &&
+	             r->state != MB_STATE_DELIVERED) ||
+	            r->reason || (r->bisect && strchr(r->bisect, '|'));
+	/* the state column is padded only when something follows it on the line */
+	fprintf(out, "  #%-3d %-15s %-10s %-*s", r->seq, r->variant, r->pool, more ? 15 : 0,
 	        mb_state_name(r->state));
 	if (r->stage != MB_STAGE_UNKNOWN && r->state != MB_STATE_ACCEPTED &&
 	    r->state != MB_STATE_DELIVERED)

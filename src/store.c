@@ -186,6 +186,19 @@ static int ensure_parent_dir(const char *path, struct mb_err *err)
 
 /* create: make the file and its directory when missing; else a missing file is MB_ENOINPUT,
  * so that a mistyped path is reported instead of becoming a new, empty store. */
+/* The database holds mailbisect's runs table: a store, not another program's database. */
+static bool is_store(struct mb_store *store)
+{
+	sqlite3_stmt *st = NULL;
+	bool found = false;
+	if (sqlite3_prepare_v2(store->db,
+	                       "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'",
+	                       -1, &st, NULL) == SQLITE_OK)
+		found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return found;
+}
+
 static int store_open(struct mb_store **out, const char *path, bool create, struct mb_err *err)
 {
 	struct mb_store *store;
@@ -203,6 +216,8 @@ static int store_open(struct mb_store **out, const char *path, bool create, stru
 	if (!create && S_ISDIR(st.st_mode))
 		return mb_err_set(err, MB_ENOINPUT,
 		                  "%s: is a directory, not a store; check the --db path", path);
+	if (!create && !S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+		return mb_err_set(err, MB_ENOINPUT, "%s: not a regular file, not a store", path);
 	if (!create && S_ISREG(st.st_mode) && st.st_size == 0)
 		return mb_err_set(err, MB_EDATA, "%s: an empty file, not a mailbisect store", path);
 	if (create && (rc = ensure_parent_dir(path, err)))
@@ -221,8 +236,16 @@ static int store_open(struct mb_store **out, const char *path, bool create, stru
 		return rc;
 	}
 	sqlite3_busy_timeout(store->db, 5000);
-	rc = exec_sql(store, "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;", err);
-	if (rc && sqlite3_errcode(store->db) == SQLITE_NOTADB)
+	/* before anything is written (the journal mode is), a file to read must be a store */
+	rc = 0;
+	if (!create && !is_store(store))
+		rc = mb_err_set(err, MB_EDATA, "%s: not a mailbisect store (%s)", path,
+		                sqlite3_errcode(store->db) == SQLITE_NOTADB
+		                    ? "not an SQLite database"
+		                    : "an SQLite database without its runs");
+	if (!rc)
+		rc = exec_sql(store, "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;", err);
+	if (rc == MB_EIO && sqlite3_errcode(store->db) == SQLITE_NOTADB)
 		rc = mb_err_set(err, MB_EDATA,
 		                "%s: not a mailbisect store (not an SQLite database)", path);
 	if (!rc)

@@ -193,6 +193,22 @@ static int usage_error(const char *fmt, const char *what)
 
 /* Positional arguments are gathered at the front of argv[2..] (each is moved to a slot
  * already read), so a command that takes several gets them in order without a copy. */
+/* Whether one of the forms of the command named name lists the option. */
+static bool command_takes(const char *name, const char *option)
+{
+	size_t n = strlen(option);
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+		const char *u = commands[i].usage;
+		if (strcmp(commands[i].name, name) != 0)
+			continue;
+		for (const char *p = u; (p = strstr(p, option)); p += n)
+			if ((p[n] == ' ' || p[n] == ']' || p[n] == '\0') &&
+			    (p == u || p[-1] == ' ' || p[-1] == '['))
+				return true;
+	}
+	return false;
+}
+
 static int parse_args(int argc, char **argv, const struct command_def *command, struct cli *cli)
 {
 	cli->args = argv + 2;
@@ -228,6 +244,14 @@ static int parse_args(int argc, char **argv, const struct command_def *command, 
 				return usage_error("option %s given twice", opt->name);
 			*(const char **)((char *)cli + opt->offset) = argv[i];
 		}
+		/* an option of another command is a mistake, never ignored (resume --dry-run
+		 * would send) */
+		if (opt && !command_takes(command->name, opt->name)) {
+			char what[160];
+			snprintf(what, sizeof what, "%s does not take %s", command->name,
+			         opt->name);
+			return usage_error("%s (see mailbisect COMMAND --help)", what);
+		}
 	}
 	return 0;
 }
@@ -249,7 +273,7 @@ static int open_store(struct cli *cli, enum store_mode mode, struct mb_store **s
 }
 
 /* The plan without sending: variants are built (so builder errors show) but not kept. */
-static int dry_run(const struct mb_spec *spec, bool json)
+static int dry_run(const struct mb_spec *spec, bool json, bool show_spec)
 {
 	struct mb_err err = MB_ERR_INIT;
 	struct mb_planned_send *plan;
@@ -269,6 +293,12 @@ static int dry_run(const struct mb_spec *spec, bool json)
 	mb_message_free(msg);
 	if (rc || (rc = mb_run_plan(spec, &plan, &n, &err)))
 		return fail(&err);
+	if (show_spec && !json) { /* the spec built from a bounce, once its message reads */
+		char *text = NULL;
+		if (!mb_spec_to_json(spec, &text))
+			printf("%s\n", text);
+		free(text);
+	}
 	if (json) {
 		cJSON *root = cJSON_CreateObject(), *sends = cJSON_AddArrayToObject(root, "plan");
 		char *text;
@@ -342,9 +372,16 @@ static char *returned_message_path(const struct cli *cli, const char *name)
 		base = strdup(cli->save_spec);
 		slash = base ? strrchr(base, '/') : NULL;
 		if (slash)
-			*slash = '\0';
+			slash[slash == base ? 1 : 0] = '\0';
 		else if (base)
 			strcpy(base, ".");
+		/* absolute: the spec names the message, and a spec's relative paths are read
+		 * from the spec's own folder */
+		if (base) {
+			char *absolute = realpath(base, NULL);
+			free(base);
+			base = absolute;
+		}
 	} else {
 		base = mb_store_default_path();
 		slash = base ? strrchr(base, '/') : NULL;
@@ -353,7 +390,8 @@ static char *returned_message_path(const struct cli *cli, const char *name)
 	}
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-	if (!base || mb_buf_printf(&path, "%s/%s-%s.eml", base, name, stamp)) {
+	/* the process id keeps two reports taken in the same second apart */
+	if (!base || mb_buf_printf(&path, "%s/%s-%s-%ld.eml", base, name, stamp, (long)getpid())) {
 		free(base);
 		mb_buf_free(&path);
 		return NULL;
@@ -389,7 +427,14 @@ static int temp_message(const struct mb_buf *message, char **path, struct mb_err
 	}
 	if (close(fd) != 0)
 		goto failed;
-	*path = mb_buf_steal(&name);
+	if (!(*path = realpath(name.data, NULL))) { /* a relative $TMPDIR */
+		e = errno;
+		unlink(name.data);
+		mb_err_set(err, MB_EIO, "%s: %s", name.data, strerror(e));
+		mb_buf_free(&name);
+		return MB_EIO;
+	}
+	mb_buf_free(&name);
 	return 0;
 failed:
 	e = errno;
@@ -398,6 +443,14 @@ failed:
 	mb_err_set(err, MB_EIO, "%s: cannot %s: %s", name.data, what, strerror(e));
 	mb_buf_free(&name);
 	return MB_EIO;
+}
+
+/* Both name one existing file. */
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
 }
 
 static void temp_message_remove(struct cli *cli)
@@ -417,6 +470,7 @@ static int spec_from_bounce(struct cli *cli, struct mb_spec **spec)
 	struct mb_buf ndr = MB_BUF_INIT, name = MB_BUF_INIT;
 	struct mb_from_bounce fb;
 	char *message_path = NULL, *json = NULL, *dir = NULL, *slash;
+	bool wrote_message = false;
 	int rc;
 
 	*spec = NULL;
@@ -428,7 +482,13 @@ static int spec_from_bounce(struct cli *cli, struct mb_spec **spec)
 		rc = !folder                                              ? MB_ENOMEM
 		     : end && (stat(folder, &st) || !S_ISDIR(st.st_mode)) ? MB_EIO
 		                                                          : 0;
-		if (rc == MB_EIO)
+		if (!rc && (same_file(cli->save_spec, cli->config) ||
+		            same_file(cli->save_spec, cli->from_bounce))) {
+			rc = MB_EUSAGE;
+			mb_err_set(&err, rc,
+			           "--save-spec %s is an input of this command; name a new file",
+			           cli->save_spec);
+		} else if (rc == MB_EIO)
 			mb_err_set(&err, rc, "--save-spec %s: the folder %s does not exist",
 			           cli->save_spec, folder);
 		else if (rc)
@@ -478,9 +538,10 @@ static int spec_from_bounce(struct cli *cli, struct mb_spec **spec)
 		if (!message_path || !parent)
 			rc = mb_err_set(&err, MB_ENOMEM, "out of memory");
 		/* the state directory is made when missing; --save-spec's folder must exist */
-		else if (!(rc = cli->save_spec ? 0 : mb_file_mkdirs(parent, &err)))
-			rc = mb_file_write_atomic(message_path, fb.message.data, fb.message.len,
-			                          &err);
+		else if (!(rc = cli->save_spec ? 0 : mb_file_mkdirs(parent, &err)) &&
+		         !(rc = mb_file_write_atomic(message_path, fb.message.data, fb.message.len,
+		                                     &err)))
+			wrote_message = true;
 		free(parent);
 	} else if (!rc) {
 		rc = mb_err_set(
@@ -503,6 +564,8 @@ static int spec_from_bounce(struct cli *cli, struct mb_spec **spec)
 	}
 	if (!rc && cli->save_spec)
 		fprintf(stderr, "mailbisect: spec written to %s\n", cli->save_spec);
+	if (rc && wrote_message) /* no spec names it: it would be left behind */
+		unlink(message_path);
 	free(dir);
 	free(json);
 	free(message_path);
@@ -531,12 +594,6 @@ static int cmd_run(struct cli *cli)
 			temp_message_remove(cli);
 			return code;
 		}
-		if (cli->dry_run && !cli->json) {
-			char *text = NULL;
-			if (!mb_spec_to_json(spec, &text))
-				printf("%s\n", text);
-			free(text);
-		}
 	} else if (cli->config || cli->save_spec || cli->message) {
 		return usage_error("%s go with --from-bounce",
 		                   "--config, --save-spec and --message");
@@ -546,7 +603,7 @@ static int cmd_run(struct cli *cli)
 		return fail(&err);
 	}
 	if (cli->dry_run) {
-		code = dry_run(spec, cli->json);
+		code = dry_run(spec, cli->json, cli->from_bounce != NULL);
 		mb_spec_free(spec);
 		temp_message_remove(cli);
 		return code;

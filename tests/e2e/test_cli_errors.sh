@@ -133,6 +133,13 @@ check "the empty file stays empty" "$(wc -c <"$work/empty.db")" 0
 printf 'not a database at all, just text\n%.0s' $(seq 200) >"$work/text.db"
 expect "history of a text file" 65 "text.db: not a mailbisect store" -- history --db "$work/text.db"
 expect "history of a folder" 66 "is a directory, not a store" -- history --db "$work"
+sqlite3 "$work/other.db" "CREATE TABLE notes (t TEXT); INSERT INTO notes VALUES ('keep');"
+cp "$work/other.db" "$work/other.bak"
+expect "history of another program's database" 65 "other.db: not a mailbisect store" -- history --db "$work/other.db"
+check "another program's database is left as it was" "$(cmp -s "$work/other.db" "$work/other.bak" && echo same || echo changed)" same
+# An option of another command is refused, never ignored (resume --dry-run would send).
+expect "resume --dry-run" 64 "resume does not take --dry-run" -- resume 1 --dry-run --db "$work/s.db"
+expect "history --rules" 64 "history does not take --rules" -- history --rules x.json
 expect "show of a run not in the store" 66 "no run 999" -- show 999 --db "$work/s.db"
 # A long bad argument is not echoed whole.
 long=$(printf 'x%.0s' $(seq 5000))

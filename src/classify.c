@@ -556,35 +556,24 @@ static int rule_string(const struct rule_ctx *c, const char *key, const cJSON *v
 	return 0;
 }
 
-/* An unknown reason, with the vocabulary. */
-static int reason_error(const struct rule_ctx *c)
+static const char *reason_at(size_t i)
 {
-	struct mb_buf what = MB_BUF_INIT;
-	int rc = mb_buf_puts(&what, "unknown reason (one of");
-
-	for (size_t i = 0; !rc && i < sizeof known_reasons / sizeof known_reasons[0]; i++)
-		rc = mb_buf_printf(&what, "%s %s", i ? "," : "", known_reasons[i]);
-	if (!rc)
-		rc = mb_buf_puts(&what, ")");
-	rc = rc ? mb_err_set(c->err, MB_ENOMEM, "out of memory")
-	        : rule_error(c, "reason", what.data);
-	mb_buf_free(&what);
-	return rc;
+	return i < sizeof known_reasons / sizeof known_reasons[0] ? known_reasons[i] : NULL;
 }
 
-/* An unknown provider, with the names the reader gives bounce formats. */
-static int provider_error(const struct rule_ctx *c, const char *name)
+/* An error about key whose message is head followed by the names at(0), at(1)... allows. */
+static int names_error(const struct rule_ctx *c, const char *key, const char *head,
+                       const char *(*at)(size_t))
 {
 	struct mb_buf what = MB_BUF_INIT;
-	const char *known;
-	int rc = mb_buf_printf(&what, "unknown format \"%.60s\" (one of", name);
+	const char *name;
+	int rc = mb_buf_printf(&what, "%s (one of", head);
 
-	for (size_t i = 0; !rc && (known = mb_bounce_provider_at(i)); i++)
-		rc = mb_buf_printf(&what, "%s %s", i ? "," : "", known);
+	for (size_t i = 0; !rc && (name = at(i)); i++)
+		rc = mb_buf_printf(&what, "%s %s", i ? "," : "", name);
 	if (!rc)
 		rc = mb_buf_puts(&what, ")");
-	rc = rc ? mb_err_set(c->err, MB_ENOMEM, "out of memory")
-	        : rule_error(c, "provider", what.data);
+	rc = rc ? mb_err_set(c->err, MB_ENOMEM, "out of memory") : rule_error(c, key, what.data);
 	mb_buf_free(&what);
 	return rc;
 }
@@ -623,7 +612,7 @@ static int rule_parse(const struct rule_ctx *c, const cJSON *obj, struct classif
 			rc = rule_fragments(c, key, v, r->none, CLASSIFY_MAX_NONE);
 		} else if (strcmp(key, "reason") == 0) {
 			if (!cJSON_IsString(v) || !(r->reason = reason_static(v->valuestring)))
-				rc = reason_error(c);
+				rc = names_error(c, key, "unknown reason", reason_at);
 			has_reason = true;
 		} else if (strcmp(key, "fault") == 0) {
 			if (!cJSON_IsString(v) || mb_fault_from_name(v->valuestring, &r->fault))
@@ -632,9 +621,12 @@ static int rule_parse(const struct rule_ctx *c, const cJSON *obj, struct classif
 				                "recipient, transient, sender-side, unknown)");
 			has_fault = true;
 		} else if (strcmp(key, "provider") == 0) {
-			if (cJSON_IsString(v) && !mb_bounce_provider_known(v->valuestring))
-				rc = provider_error(c, v->valuestring);
-			else
+			if (cJSON_IsString(v) && !mb_bounce_provider_known(v->valuestring)) {
+				char head[96];
+				snprintf(head, sizeof head, "unknown format \"%.60s\"",
+				         v->valuestring);
+				rc = names_error(c, key, head, mb_bounce_provider_at);
+			} else
 				rc = rule_string(c, key, v, &r->provider);
 		} else if (strcmp(key, "comment") == 0) {
 			if (!cJSON_IsString(v))

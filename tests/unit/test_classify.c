@@ -409,8 +409,8 @@ static void test_rules_file(void **state)
 		const char *json, *want;
 		int code;
 	} bad[] = {
-	    {"[{\"reason\": \"blockd\", \"fault\": \"ip\", \"all\": [\"x\"]}]", "rule 1: reason",
-	     MB_ECONFIG},
+	    {"[{\"reason\": \"blockd\", \"fault\": \"ip\", \"all\": [\"x\"]}]",
+	     "rule 1: reason: unknown reason (one of blocked, badreputation,", MB_ECONFIG},
 	    {"[{\"all\": [\"x\"], \"reason\": \"blocked\", \"fault\": \"ip\"}, {\"colour\": 1}]",
 	     "rule 2: unknown key", MB_ECONFIG},
 	    {"[{\"all\": \"x\", \"reason\": \"blocked\", \"fault\": \"pool\"}]", "rule 1: fault",
